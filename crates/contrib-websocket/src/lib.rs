@@ -1,0 +1,1 @@
+//! Deprecated: the `hertz-contrib/websocket`-style API. Not written yet; see MIGRATION.md.
