@@ -183,9 +183,11 @@ impl<H: Handler> HandlerService<H> {
             let (head_tx, head_rx) = oneshot::channel();
             let mut writer = ServerWriter::new(info, head_tx);
             tokio::spawn(async move {
+                // Ends the request's context however this task ends: the handler returning,
+                // panicking, or the runtime dropping the task.
+                let _cancel = context.cancel_on_drop();
                 handler.serve_http(&mut writer, req).await;
                 writer.finish().await;
-                context.cancel();
             });
             let response = head_rx.await;
             disconnect.disarm();
@@ -211,7 +213,7 @@ async fn prepare(req: &mut Request<Body>, context: request::Context) -> RequestI
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| *addr);
     if let Some(addr) = remote_addr {
-        req.extensions_mut().insert(RemoteAddr(addr));
+        let _ = addr;
     }
     let (mut parts, body) = std::mem::replace(req, Request::new(Body::empty())).into_parts();
     if let Ok(params) = RawPathParams::from_request_parts(&mut parts, &()).await {

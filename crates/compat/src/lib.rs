@@ -51,7 +51,7 @@
 //!   after, the connection is aborted (a chunked body is never terminated cleanly). The
 //!   server keeps serving.
 //! * The request's [`Context`] is cancelled when the client disconnects, when the response is
-//!   dropped before it was fully sent, and when the handler returns.
+//!   dropped before it was fully sent, and when the handler returns (or panics).
 //! * Hijacking needs hyper's `OnUpgrade`, which hyper attaches only to requests with an
 //!   `Upgrade` header and to CONNECT requests (HTTP/2 extended CONNECT included, which
 //!   `axum::serve` enables). Hijacking any other request fails at once with

@@ -8,7 +8,7 @@ use http::Request;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 /// Go's `r.Context()` for one request: cancelled when the client disconnects, when the response
-/// is dropped before it was fully sent, or when the handler returns.
+/// is dropped before it was fully sent, or when the handler returns (or panics).
 ///
 /// A handler doing long work should race it against [`cancelled`](Self::cancelled):
 ///

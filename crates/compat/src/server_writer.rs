@@ -277,6 +277,13 @@ impl ResponseWriter for ServerWriter {
     }
 
     fn write_header(&mut self, status: StatusCode) {
+        // Go sends 1xx (except 101) as an interim response and keeps waiting for the final
+        // status. hyper cannot send interim responses and turns a 1xx final response into a
+        // 500, so drop it instead of letting it become the status.
+        if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+            tracing::warn!(%status, "http: informational status not supported, ignored");
+            return;
+        }
         match self.status {
             None => self.status = Some(status),
             Some(first) => {

@@ -54,6 +54,11 @@ pub trait ResponseWriter: AsyncWrite + Send + Unpin {
 
     /// Sets the response status. Only the first call counts; later calls are ignored with a
     /// warning, as Go logs "superfluous response.WriteHeader call".
+    ///
+    /// Go sends an informational status (1xx other than 101, e.g. `103 Early Hints`) as an
+    /// interim response and still takes a final status afterwards. hyper cannot send interim
+    /// responses, so the server writer ignores such a status (with a warning) and it does not
+    /// count as the first call.
     fn write_header(&mut self, status: StatusCode);
 
     /// The status set so far, if any (implicitly `200` once the body was written).

@@ -1,0 +1,70 @@
+//! State both halves of a connection read: deadlines, the read limit, and the signal that
+//! `close` was called. Kept apart from the halves so that setting a deadline or closing never
+//! waits for a reader or writer that holds its half.
+
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Instant,
+};
+
+use tokio_util::sync::CancellationToken;
+
+/// The default read limit: large enough for every Autobahn case (16 MiB messages), small
+/// enough that one connection cannot make the server buffer without bound. gorilla's default
+/// is no limit; `set_read_limit(0)` restores that.
+pub(crate) const DEFAULT_READ_LIMIT: u64 = 64 << 20;
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    read_deadline: Mutex<Option<Instant>>,
+    write_deadline: Mutex<Option<Instant>>,
+    read_limit: AtomicU64,
+    /// Cancelled by `close`: pending reads and writes end at once.
+    pub(crate) closed: CancellationToken,
+}
+
+impl Shared {
+    pub(crate) fn new() -> Self {
+        Shared {
+            read_deadline: Mutex::new(None),
+            write_deadline: Mutex::new(None),
+            read_limit: AtomicU64::new(DEFAULT_READ_LIMIT),
+            closed: CancellationToken::new(),
+        }
+    }
+
+    pub(crate) fn read_deadline(&self) -> Option<Instant> {
+        *self.read_deadline.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_read_deadline(&self, deadline: Option<Instant>) {
+        *self.read_deadline.lock().unwrap_or_else(|e| e.into_inner()) = deadline;
+    }
+
+    pub(crate) fn write_deadline(&self) -> Option<Instant> {
+        *self
+            .write_deadline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_write_deadline(&self, deadline: Option<Instant>) {
+        *self
+            .write_deadline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = deadline;
+    }
+
+    /// The read limit in bytes; `u64::MAX` when unlimited.
+    pub(crate) fn read_limit(&self) -> u64 {
+        self.read_limit.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_read_limit(&self, limit: u64) {
+        let limit = if limit == 0 { u64::MAX } else { limit };
+        self.read_limit.store(limit, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,513 @@
+//! The write half: [`ConnHandle`], which every task may share, and [`MessageWriter`], the
+//! streaming writer `next_writer` returns.
+//!
+//! Two locks keep the wire sane under concurrent use. `message` is held for a whole data
+//! message, so two writers never interleave their fragments; `wire` is held only while one
+//! frame is written, so a control frame (a pong, a close) can slip in between the fragments
+//! of a long message, as RFC 6455 5.4 allows.
+
+use std::{
+    future::Future,
+    io, mem,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+    time::{Duration, Instant},
+};
+
+use bytes::BytesMut;
+use compat::HijackedWriteHalf;
+use serde::Serialize;
+use tokio::{
+    io::{AsyncWrite, AsyncWriteExt},
+    sync::{Mutex, OwnedMutexGuard},
+};
+use tungstenite::protocol::frame::coding::{Data, OpCode};
+
+use crate::{
+    BufferPool, CloseCode, Error, MessageType,
+    close::format_close_message,
+    conn::{Role, shared::Shared},
+    frame::write_header,
+    mask::apply_mask,
+};
+
+/// Payloads up to this size are copied behind the header and sent with one `write`; larger
+/// ones go out as a vectored write of header and payload, without the copy.
+const COPY_PAYLOAD_MAX: usize = 16 * 1024;
+
+/// The default write buffer of a [`MessageWriter`] (gorilla's default `WriteBufferSize`).
+pub(crate) const DEFAULT_WRITE_BUFFER_SIZE: usize = 4096;
+
+/// The largest control frame payload (RFC 6455 5.5).
+const MAX_CONTROL_PAYLOAD: usize = 125;
+
+/// Buffers that grew past this for one large message are not kept.
+const KEEP_BUFFER_MAX: usize = 64 * 1024;
+
+struct Wire {
+    io: HijackedWriteHalf,
+    /// Scratch space for frame headers and small payloads.
+    buf: BytesMut,
+    /// Set once a write failed: the stream may hold half a frame, so nothing more is written.
+    err: Option<Error>,
+    close_sent: bool,
+}
+
+pub(crate) struct WriteShared {
+    wire: Mutex<Wire>,
+    message: Arc<Mutex<()>>,
+    role: Role,
+    shared: Arc<Shared>,
+    write_buffer_size: usize,
+    pool: Option<Arc<dyn BufferPool>>,
+}
+
+/// A cloneable handle to a connection's write side and settings.
+///
+/// Everything here may be called from any task while another task reads: it is what gorilla's
+/// chat example calls from `writePump` while `readPump` blocks in `ReadMessage`, and what
+/// control handlers capture to reply. [`Conn`](crate::Conn) offers the same methods; a handle
+/// is how a second task gets them. Holding a handle does not keep the read half alive.
+#[derive(Clone)]
+pub struct ConnHandle {
+    inner: Arc<WriteShared>,
+}
+
+impl std::fmt::Debug for ConnHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnHandle")
+            .field("role", &self.inner.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnHandle {
+    pub(crate) fn new(
+        io: HijackedWriteHalf,
+        role: Role,
+        shared: Arc<Shared>,
+        write_buffer_size: usize,
+        pool: Option<Arc<dyn BufferPool>>,
+    ) -> Self {
+        let write_buffer_size = match write_buffer_size {
+            0 => DEFAULT_WRITE_BUFFER_SIZE,
+            n => n,
+        };
+        ConnHandle {
+            inner: Arc::new(WriteShared {
+                wire: Mutex::new(Wire {
+                    io,
+                    buf: BytesMut::new(),
+                    err: None,
+                    close_sent: false,
+                }),
+                message: Arc::new(Mutex::new(())),
+                role,
+                shared,
+                write_buffer_size,
+                pool,
+            }),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
+    /// Writes a whole message as one frame (gorilla's `WriteMessage`). Control types are
+    /// written as by [`write_control`](Self::write_control) with the write deadline.
+    pub async fn write_message(&self, message_type: MessageType, data: &[u8]) -> Result<(), Error> {
+        if message_type.is_control() {
+            let deadline = self.inner.shared.write_deadline();
+            return self.write_control(message_type, data, deadline).await;
+        }
+        let _message = self.inner.message.lock().await;
+        self.inner
+            .write_frame(
+                true,
+                message_type.opcode(),
+                data,
+                self.inner.shared.write_deadline(),
+            )
+            .await
+    }
+
+    /// Serializes `value` as JSON and writes it as a text message (gorilla's `WriteJSON`).
+    pub async fn write_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), Error> {
+        let data = serde_json::to_vec(value).map_err(Error::json)?;
+        self.write_message(MessageType::Text, &data).await
+    }
+
+    /// Writes a control message: close, ping or pong (gorilla's `WriteControl`).
+    ///
+    /// It may be called while another task writes a long message: the frame goes out between
+    /// two of its fragments. `deadline` bounds both the wait for the wire and the write
+    /// (`None`: no bound). After a close message, every write fails with
+    /// [`Error::is_close_sent`].
+    pub async fn write_control(
+        &self,
+        message_type: MessageType,
+        data: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<(), Error> {
+        if !message_type.is_control() {
+            return Err(Error::invalid_argument(
+                "write_control: not a control message type",
+            ));
+        }
+        if data.len() > MAX_CONTROL_PAYLOAD {
+            return Err(Error::invalid_argument(
+                "write_control: control message payload longer than 125 bytes",
+            ));
+        }
+        self.inner
+            .write_frame(true, message_type.opcode(), data, deadline)
+            .await
+    }
+
+    /// Returns a writer for the next message (gorilla's `NextWriter`).
+    ///
+    /// Writes are buffered up to the write buffer size and sent as fragments; shutting the
+    /// writer down (`AsyncWriteExt::shutdown`) sends the final fragment. Other data writes wait
+    /// until this message is complete. A writer dropped without shutdown still completes its
+    /// message in the background, as gorilla's next `NextWriter` closes the previous writer.
+    pub async fn next_writer(&self, message_type: MessageType) -> Result<MessageWriter, Error> {
+        let guard = self.inner.message.clone().lock_owned().await;
+        Ok(MessageWriter {
+            buf: self.inner.take_buffer(),
+            inner: self.inner.clone(),
+            guard: Some(guard),
+            message_type,
+            first: true,
+            done: false,
+            in_flight: None,
+        })
+    }
+
+    /// Sets the deadline for data writes (gorilla's `SetWriteDeadline`); `None` clears it. A
+    /// write that misses it fails with [`Error::is_timeout`] and the connection is then broken.
+    pub fn set_write_deadline(&self, deadline: Option<Instant>) {
+        self.inner.shared.set_write_deadline(deadline);
+    }
+
+    /// Sets the deadline for reads (gorilla's `SetReadDeadline`); `None` clears it. Pong
+    /// handlers typically push it forward.
+    pub fn set_read_deadline(&self, deadline: Option<Instant>) {
+        self.inner.shared.set_read_deadline(deadline);
+    }
+
+    /// Closes the connection without a closing handshake (gorilla's `Close`): pending reads
+    /// and writes on every task end with an error, and the write side is shut down. Sending
+    /// a close message first is the caller's choice, as in gorilla. Calling it again is a no-op.
+    pub async fn close(&self) -> Result<(), Error> {
+        self.inner.shared.closed.cancel();
+        // Writers watch `closed`, so the wire frees up promptly.
+        let mut wire = self.inner.wire.lock().await;
+        if wire.err.is_none() {
+            wire.err = Some(Error::local_closed());
+            // A shutdown that cannot finish (a peer that stopped reading) must not hang close.
+            let _ = tokio::time::timeout(Duration::from_secs(1), wire.io.shutdown()).await;
+        }
+        Ok(())
+    }
+
+    /// Sends a close message with `code` and `reason`, bounded by one second. Used after a
+    /// protocol error; errors are ignored since the connection is failing anyway.
+    pub(crate) fn close_frame(&self, code: CloseCode, reason: &str) -> super::HandlerFuture {
+        let handle = self.clone();
+        let payload = format_close_message(code, reason);
+        Box::pin(async move {
+            let deadline = Instant::now() + Duration::from_secs(1);
+            let _ = handle
+                .write_control(MessageType::Close, &payload, Some(deadline))
+                .await;
+            Ok(())
+        })
+    }
+}
+
+impl WriteShared {
+    fn take_buffer(&self) -> BytesMut {
+        self.pool
+            .as_ref()
+            .and_then(|p| p.get())
+            .unwrap_or_else(|| BytesMut::with_capacity(self.write_buffer_size))
+    }
+
+    fn return_buffer(&self, mut buf: BytesMut) {
+        if let Some(pool) = &self.pool {
+            buf.clear();
+            pool.put(buf);
+        }
+    }
+
+    /// Writes one frame, holding the wire only for as long as that takes.
+    async fn write_frame(
+        &self,
+        fin: bool,
+        opcode: OpCode,
+        payload: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<(), Error> {
+        let mut wire = match deadline {
+            Some(d) => tokio::time::timeout_at(d.into(), self.wire.lock())
+                .await
+                .map_err(|_| Error::timeout())?,
+            None => self.wire.lock().await,
+        };
+        if let Some(err) = &wire.err {
+            return Err(err.clone());
+        }
+        if wire.close_sent {
+            return Err(Error::close_sent());
+        }
+        if opcode == OpCode::Control(tungstenite::protocol::frame::coding::Control::Close) {
+            // Set before writing: even a failed attempt means no more data may follow.
+            wire.close_sent = true;
+        }
+        let result = self
+            .encode_and_write(&mut wire, fin, opcode, payload, deadline)
+            .await;
+        if let Err(err) = &result {
+            wire.err = Some(err.clone());
+        }
+        result
+    }
+
+    async fn encode_and_write(
+        &self,
+        wire: &mut Wire,
+        fin: bool,
+        opcode: OpCode,
+        payload: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<(), Error> {
+        let Wire { io, buf, .. } = wire;
+        if buf.capacity() == 0 {
+            if let Some(pooled) = self.pool.as_ref().and_then(|p| p.get()) {
+                *buf = pooled;
+            }
+        }
+        buf.clear();
+        let mask = (self.role == Role::Client).then(rand::random::<[u8; 4]>);
+        write_header(buf, fin, false, opcode, mask, payload.len() as u64);
+        let write = async {
+            if mask.is_some() || payload.len() <= COPY_PAYLOAD_MAX {
+                let header_len = buf.len();
+                buf.extend_from_slice(payload);
+                if let Some(key) = mask {
+                    apply_mask(&mut buf[header_len..], key, 0);
+                }
+                io.write_all(buf).await
+            } else {
+                write_all_vectored(io, buf, payload).await
+            }
+        };
+        let result = with_deadline(&self.shared, deadline, write).await;
+        if self.pool.is_some() {
+            self.return_buffer(mem::take(buf));
+        } else if buf.capacity() > KEEP_BUFFER_MAX {
+            *buf = BytesMut::new();
+        }
+        result
+    }
+}
+
+/// Runs an IO operation bounded by `deadline` and by the connection being closed.
+pub(crate) async fn with_deadline<T>(
+    shared: &Shared,
+    deadline: Option<Instant>,
+    op: impl Future<Output = io::Result<T>>,
+) -> Result<T, Error> {
+    let bounded = async {
+        match deadline {
+            Some(d) => match tokio::time::timeout_at(d.into(), op).await {
+                Ok(r) => r.map_err(Error::io),
+                Err(_) => Err(Error::timeout()),
+            },
+            None => op.await.map_err(Error::io),
+        }
+    };
+    tokio::select! {
+        biased;
+        r = bounded => r,
+        _ = shared.closed.cancelled() => Err(Error::local_closed()),
+    }
+}
+
+async fn write_all_vectored(
+    io: &mut HijackedWriteHalf,
+    header: &[u8],
+    payload: &[u8],
+) -> io::Result<()> {
+    let (mut header, mut payload) = (header, payload);
+    while !header.is_empty() {
+        let n = io
+            .write_vectored(&[io::IoSlice::new(header), io::IoSlice::new(payload)])
+            .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        if n < header.len() {
+            header = &header[n..];
+        } else {
+            payload = &payload[n - header.len()..];
+            header = &[];
+        }
+    }
+    io.write_all(payload).await
+}
+
+type FrameFuture = Pin<Box<dyn Future<Output = (Result<(), Error>, BytesMut)> + Send>>;
+
+/// A message being written in fragments; made by `next_writer`. Implements [`AsyncWrite`]:
+/// `shutdown` ends the message.
+pub struct MessageWriter {
+    inner: Arc<WriteShared>,
+    guard: Option<OwnedMutexGuard<()>>,
+    message_type: MessageType,
+    buf: BytesMut,
+    first: bool,
+    done: bool,
+    in_flight: Option<FrameFuture>,
+}
+
+impl std::fmt::Debug for MessageWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageWriter")
+            .field("message_type", &self.message_type)
+            .field("buffered", &self.buf.len())
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl MessageWriter {
+    fn opcode(&self) -> OpCode {
+        if self.first {
+            self.message_type.opcode()
+        } else {
+            OpCode::Data(Data::Continue)
+        }
+    }
+
+    /// Starts writing the buffered bytes as a frame.
+    fn send_buffered(&mut self, fin: bool) {
+        let inner = self.inner.clone();
+        let opcode = self.opcode();
+        let buf = mem::take(&mut self.buf);
+        self.first = false;
+        self.in_flight = Some(Box::pin(async move {
+            let deadline = inner.shared.write_deadline();
+            let result = inner.write_frame(fin, opcode, &buf, deadline).await;
+            (result, buf)
+        }));
+    }
+
+    fn poll_in_flight(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(fut) = self.in_flight.as_mut() {
+            let (result, mut buf) = ready!(fut.as_mut().poll(cx));
+            self.in_flight = None;
+            buf.clear();
+            self.buf = buf;
+            result?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn check_open(&self) -> io::Result<()> {
+        if self.done {
+            return Err(io::Error::other(
+                "websocket: write to a closed message writer",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl AsyncWrite for MessageWriter {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.check_open()?;
+        ready!(this.poll_in_flight(cx))?;
+        let capacity = this.inner.write_buffer_size;
+        if this.message_type.is_control() {
+            if this.buf.len() + data.len() > MAX_CONTROL_PAYLOAD {
+                return Poll::Ready(Err(Error::invalid_argument(
+                    "websocket: control message payload longer than 125 bytes",
+                )
+                .into()));
+            }
+            this.buf.extend_from_slice(data);
+            return Poll::Ready(Ok(data.len()));
+        }
+        let room = capacity.saturating_sub(this.buf.len());
+        let n = data.len().min(room.max(1));
+        this.buf.extend_from_slice(&data[..n]);
+        if this.buf.len() >= capacity {
+            this.send_buffered(false);
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    /// Sends what is buffered as a fragment, so the peer sees it now.
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(Ok(()));
+        }
+        ready!(this.poll_in_flight(cx))?;
+        if !this.buf.is_empty() && !this.message_type.is_control() {
+            this.send_buffered(false);
+            ready!(this.poll_in_flight(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Ends the message: sends the final fragment and frees the writer for the next message.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.done && this.in_flight.is_none() {
+            return Poll::Ready(Ok(()));
+        }
+        if !this.done {
+            ready!(this.poll_in_flight(cx))?;
+            this.send_buffered(true);
+            this.done = true;
+        }
+        let result = ready!(this.poll_in_flight(cx));
+        this.guard = None;
+        this.inner.return_buffer(mem::take(&mut this.buf));
+        Poll::Ready(result)
+    }
+}
+
+impl Drop for MessageWriter {
+    fn drop(&mut self) {
+        if self.done && self.in_flight.is_none() {
+            return;
+        }
+        // Finish the message in the background so the next writer finds a clean stream.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut rest = MessageWriter {
+            inner: self.inner.clone(),
+            guard: self.guard.take(),
+            message_type: self.message_type,
+            buf: mem::take(&mut self.buf),
+            first: self.first,
+            done: self.done,
+            in_flight: self.in_flight.take(),
+        };
+        self.done = true;
+        runtime.spawn(async move {
+            let _ = rest.shutdown().await;
+        });
+    }
+}
