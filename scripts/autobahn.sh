@@ -7,7 +7,7 @@
 #
 # env:
 #   AUTOBAHN_ENDPOINTS            paths to test (default "m f")
-#   AUTOBAHN_ALLOW_UNIMPLEMENTED  case globs that may be UNIMPLEMENTED (default "12.* 13.*")
+#   AUTOBAHN_ALLOW_UNIMPLEMENTED  case globs that may be UNIMPLEMENTED (default "12.* 13.*"; "" = none)
 #   AUTOBAHN_PARALLELISM          kosoku -p (default 2)
 #   AUTOBAHN_TIMEOUT              seconds per endpoint run before kosoku is killed (default 600)
 #   AUTOBAHN_PORT                 port to use (default: a free one)
@@ -85,8 +85,13 @@ else
 fi
 
 SERVER_PID=""
+KOSOKU_PID=""
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
+  if [ -n "$KOSOKU_PID" ]; then
+    kill "$KOSOKU_PID" 2>/dev/null || true
+    wait "$KOSOKU_PID" 2>/dev/null || true
+  fi
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill "$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -130,9 +135,13 @@ for ep in "${ENDPOINTS[@]}"; do
   t0=$SECONDS
   # kosoku exits 1 whenever any case is not OK/NON-STRICT/INFORMATIONAL (UNIMPLEMENTED too),
   # so its status only matters for timeouts; index.json is what the gate judges.
+  # (in the background + wait, so that INT/TERM are handled at once, not after kosoku ends)
   krc=0
   timeout --kill-after=10 "$TMO" "$KOSOKU" -m fuzzingclient "$ADDR/$ep" -o "$dir" -p "$PAR" "${EXTRA[@]}" \
-    >"$dir/kosoku.log" 2>&1 || krc=$?
+    >"$dir/kosoku.log" 2>&1 </dev/null &
+  KOSOKU_PID=$!
+  wait "$KOSOKU_PID" || krc=$?
+  KOSOKU_PID=""
   if [ "$krc" -eq 124 ] || [ "$krc" -eq 137 ]; then
     echo "autobahn /$ep: kosoku killed after ${TMO}s (log: $dir/kosoku.log)"
   fi

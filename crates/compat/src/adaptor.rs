@@ -213,7 +213,7 @@ async fn prepare(req: &mut Request<Body>, context: request::Context) -> RequestI
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| *addr);
     if let Some(addr) = remote_addr {
-        let _ = addr;
+        req.extensions_mut().insert(RemoteAddr(addr));
     }
     let (mut parts, body) = std::mem::replace(req, Request::new(Body::empty())).into_parts();
     if let Ok(params) = RawPathParams::from_request_parts(&mut parts, &()).await {

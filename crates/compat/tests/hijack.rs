@@ -72,7 +72,7 @@ async fn hijack_and_echo(w: &mut dyn ResponseWriter, _r: Request<Body>) {
     echo(conn).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hijack_sends_101_with_the_headers_set_before_it_and_echoes() {
     let addr = serve(Router::new().route("/echo", get(compat::handler(hijack_and_echo)))).await;
     let mut client = Client::connect(addr).await;
@@ -89,7 +89,7 @@ async fn hijack_sends_101_with_the_headers_set_before_it_and_echoes() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_pipelined_behind_the_request_head_reach_the_hijacker() {
     let addr = serve(Router::new().route("/echo", get(compat::handler(hijack_and_echo)))).await;
     let mut client = Client::connect(addr).await;
@@ -130,7 +130,7 @@ async fn hijack_twice_then_write(w: &mut dyn ResponseWriter, _r: Request<Body>) 
     conn.shutdown().await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_hijack_a_second_hijack_and_writes_fail_and_nothing_leaks() {
     let addr = serve(Router::new().route("/", get(compat::handler(hijack_twice_then_write)))).await;
     let mut client = Client::connect(addr).await;
@@ -164,7 +164,7 @@ async fn hijack_spawn_and_return(w: &mut dyn ResponseWriter, r: Request<Body>) {
     });
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hijacked_connection_keeps_working_after_the_handler_returned() {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let app = Router::new()
@@ -202,7 +202,7 @@ async fn hijack_plain_get(w: &mut dyn ResponseWriter, _r: Request<Body>) {
     w.write_all(b"not an upgrade").await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hijack_without_upgrade_fails_promptly_and_the_response_still_works() {
     let app = Router::new().route("/", get(compat::handler(hijack_plain_get)));
     let addr = serve(app).await;
@@ -231,7 +231,7 @@ async fn flush_then_hijack(w: &mut dyn ResponseWriter, _r: Request<Body>) {
     w.write_all(outcome.as_bytes()).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hijack_after_the_body_started_fails_with_head_committed() {
     let addr = serve(Router::new().route("/", get(compat::handler(flush_then_hijack)))).await;
     let mut client = Client::connect(addr).await;
@@ -256,7 +256,7 @@ async fn report_conn(w: &mut dyn ResponseWriter, r: Request<Body>) {
     conn.write_all(line.as_bytes()).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hijack_under_axum_serve_yields_the_raw_tcp_stream_with_addresses() {
     let addr = serve(Router::new().route("/", get(compat::handler(report_conn)))).await;
     let mut client = Client::connect(addr).await;
@@ -295,7 +295,7 @@ async fn tunnel(w: &mut dyn ResponseWriter, r: Request<Body>) {
     echo(conn).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_extended_connect_hijack_tunnels_bytes_both_ways() {
     let addr = serve(Router::new().route("/tunnel", any(compat::handler(tunnel)))).await;
     let mut send = h2_connect::<Empty<Bytes>>(addr).await;
@@ -346,7 +346,7 @@ async fn h2_plain_hijack(w: &mut dyn ResponseWriter, _r: Request<Body>) {
     w.write_all(outcome.as_bytes()).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_hijack_of_a_plain_request_is_not_upgradable() {
     use http_body_util::BodyExt;
     let addr = serve(Router::new().route("/", get(compat::handler(h2_plain_hijack)))).await;
@@ -368,7 +368,7 @@ async fn reject_upgrade(w: &mut dyn ResponseWriter, _r: Request<Body>) {
     compat::http_error(w, "Forbidden", StatusCode::FORBIDDEN).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_request_answered_without_hijack_gets_a_normal_response() {
     let addr = serve(Router::new().route("/", get(compat::handler(reject_upgrade)))).await;
     let mut client = Client::connect(addr).await;

@@ -18,7 +18,7 @@ async fn forbidden(w: &mut dyn ResponseWriter, _r: Request<Body>) {
     compat::http_error(w, "Origin not allowed", StatusCode::FORBIDDEN).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_error_sends_status_plain_text_nosniff_and_a_newline() {
     let addr = serve(Router::new().route("/", get(compat::handler(forbidden)))).await;
     let (head, body) = fetch_text(addr, "GET", "/").await;

@@ -20,7 +20,7 @@ async fn method_and_path(w: &mut dyn ResponseWriter, r: Request<Body>) {
     w.write_all(line.as_bytes()).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_mounts_a_handler_for_get_only() {
     let addr = serve(Router::new().route("/g", get(compat::handler(method_and_path)))).await;
     let (head, body) = fetch_text(addr, "GET", "/g").await;
@@ -31,7 +31,7 @@ async fn get_mounts_a_handler_for_get_only() {
     assert_eq!(head.status, 405, "{}", head.raw);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_mounts_a_handler_for_every_method() {
     let addr = serve(Router::new().route("/a", any(compat::handler(method_and_path)))).await;
     for method in ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
@@ -41,7 +41,7 @@ async fn any_mounts_a_handler_for_every_method() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn route_service_mounts_a_handler_as_a_tower_service() {
     let app = Router::new()
         .route_service("/svc", compat::handler(method_and_path))
@@ -68,7 +68,7 @@ async fn who(w: &mut dyn ResponseWriter, r: Request<Body>) {
     w.write_all(reply.as_bytes()).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn router_state_reaches_the_handler_through_extensions() {
     let app = Router::new()
         .route("/", get(compat::handler(who)))
@@ -79,7 +79,7 @@ async fn router_state_reaches_the_handler_through_extensions() {
     assert_eq!(body, "state=demo");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unit_state_is_not_inserted() {
     let addr = serve(Router::new().route("/", get(compat::handler(who)))).await;
     let (_, body) = fetch_text(addr, "GET", "/").await;
@@ -99,7 +99,7 @@ impl Handler for Greeter {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hand_written_handler_carries_its_own_state() {
     let greeter = Greeter {
         greeting: "hi".into(),
@@ -117,7 +117,7 @@ async fn echo_body(w: &mut dyn ResponseWriter, r: Request<Body>) {
     w.write_all(&body).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handler_service_is_callable_directly_as_a_tower_service() {
     let svc = compat::handler(echo_body);
     // A body type other than axum's: the `Service` impl is generic over it.

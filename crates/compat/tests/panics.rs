@@ -45,7 +45,7 @@ async fn assert_still_serving(addr: std::net::SocketAddr) {
     assert_eq!(body, "still serving");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panic_before_writing_gives_500_and_the_server_keeps_serving() {
     let addr = serve(app()).await;
     for _ in 0..2 {
@@ -57,7 +57,7 @@ async fn panic_before_writing_gives_500_and_the_server_keeps_serving() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panic_after_flush_aborts_the_connection_and_the_server_keeps_serving() {
     let addr = serve(app()).await;
     for _ in 0..2 {
@@ -92,7 +92,7 @@ async fn watch_then_panic(_w: &mut dyn ResponseWriter, r: Request<Body>) {
     panic!("boom with a watcher");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn context_is_cancelled_when_the_handler_panics() {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let app = Router::new()

@@ -26,7 +26,7 @@ async fn echo_frames(w: &mut dyn ResponseWriter, r: Request<Body>) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_body_streams_while_the_client_is_still_sending() {
     let addr = serve(Router::new().route("/echo", post(compat::handler(echo_frames)))).await;
     let mut client = Client::connect(addr).await;
@@ -45,7 +45,7 @@ async fn request_body_streams_while_the_client_is_still_sending() {
     assert_eq!(client.read_chunk().await, None);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunked_request_body_streams_too() {
     let addr = serve(Router::new().route("/echo", post(compat::handler(echo_frames)))).await;
     let mut client = Client::connect(addr).await;
@@ -68,7 +68,7 @@ async fn remote(w: &mut dyn ResponseWriter, r: Request<Body>) {
     w.write_all(line.as_bytes()).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_addr_is_the_client_address_with_connect_info() {
     let addr =
         serve_with_connect_info(Router::new().route("/", get(compat::handler(remote)))).await;
@@ -82,7 +82,7 @@ async fn remote_addr_is_the_client_address_with_connect_info() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_addr_is_none_without_connect_info() {
     let addr = serve(Router::new().route("/", get(compat::handler(remote)))).await;
     let (_, body) = fetch_text(addr, "GET", "/").await;
@@ -100,7 +100,7 @@ async fn describe(w: &mut dyn ResponseWriter, r: Request<Body>) {
     w.write_all(line.as_bytes()).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_raw_query_and_path_value() {
     let app = Router::new()
         .route("/u/{name}", get(compat::handler(describe)))
@@ -184,7 +184,7 @@ async fn stream_until_cancelled(w: &mut dyn ResponseWriter, r: Request<Body>) {
     let _ = report.0.send("never cancelled".into());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn context_is_cancelled_when_the_client_disconnects_mid_stream() {
     let (report, mut reports) = report_channel();
     let app = Router::new()
@@ -215,7 +215,7 @@ async fn wait_for_cancel(_w: &mut dyn ResponseWriter, r: Request<Body>) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn context_is_cancelled_when_the_client_disconnects_before_the_response() {
     let (report, mut reports) = report_channel();
     let app = Router::new()
@@ -247,7 +247,7 @@ async fn spawn_watcher_and_return(w: &mut dyn ResponseWriter, r: Request<Body>) 
     w.write_all(live.as_bytes()).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn context_is_cancelled_when_the_handler_returns() {
     let (report, mut reports) = report_channel();
     let app = Router::new()

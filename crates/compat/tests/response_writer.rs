@@ -49,7 +49,7 @@ async fn headers_then_write(w: &mut dyn ResponseWriter, _r: Request<Body>) {
     w.write_all(b"body").await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_set_before_first_write_are_sent() {
     let addr = serve(Router::new().route("/", get(compat::handler(headers_then_write)))).await;
     let (head, body) = fetch_text(addr, "GET", "/").await;
@@ -76,7 +76,7 @@ async fn late_header(w: &mut dyn ResponseWriter, _r: Request<Body>) {
     w.write_all(b"two").await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_changed_after_the_head_is_committed_are_not_sent() {
     let addr = serve(Router::new().route("/", get(compat::handler(late_header)))).await;
     let mut client = Client::connect(addr).await;
@@ -95,7 +95,7 @@ async fn two_statuses(w: &mut dyn ResponseWriter, _r: Request<Body>) {
     w.write_header(StatusCode::BAD_GATEWAY);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_write_header_call_wins() {
     let addr = serve(Router::new().route("/", get(compat::handler(two_statuses)))).await;
     let (head, body) = fetch_text(addr, "GET", "/").await;
@@ -111,7 +111,7 @@ async fn implicit_ok(w: &mut dyn ResponseWriter, _r: Request<Body>) {
     w.write_header(StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_write_implies_200() {
     let addr = serve(Router::new().route("/", get(compat::handler(implicit_ok)))).await;
     let (head, body) = fetch_text(addr, "GET", "/").await;
@@ -121,7 +121,7 @@ async fn first_write_implies_200() {
 
 async fn nothing(_w: &mut dyn ResponseWriter, _r: Request<Body>) {}
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handler_that_writes_nothing_sends_empty_200() {
     let addr = serve(Router::new().route("/", get(compat::handler(nothing)))).await;
     let (head, body) = fetch_text(addr, "GET", "/").await;
@@ -136,7 +136,7 @@ async fn small_body(w: &mut dyn ResponseWriter, _r: Request<Body>) {
     w.write_all(b"world").await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_unflushed_body_gets_content_length() {
     let addr = serve(Router::new().route("/", get(compat::handler(small_body)))).await;
     let (head, body) = fetch_text(addr, "GET", "/").await;
@@ -154,7 +154,7 @@ async fn flush_then_wait(w: &mut dyn ResponseWriter, r: Request<Body>) {
     w.write_all(b"second").await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_streams_chunked_before_the_handler_returns() {
     let gate = Gate::default();
     let app = Router::new()
@@ -186,7 +186,7 @@ async fn sized_body(w: &mut dyn ResponseWriter, r: Request<Body>) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn body_of_exactly_the_buffer_size_gets_content_length() {
     let addr = serve(Router::new().route("/", get(compat::handler(sized_body)))).await;
     let mut client = Client::connect(addr).await;
@@ -197,7 +197,7 @@ async fn body_of_exactly_the_buffer_size_gets_content_length() {
     assert_eq!(client.read_body(&head).await, pattern(4096));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn body_larger_than_4k_streams_chunked_without_flush() {
     let addr = serve(Router::new().route("/", get(compat::handler(sized_body)))).await;
     for len in [4097, 100_000] {
@@ -215,7 +215,7 @@ async fn one_big_write(w: &mut dyn ResponseWriter, _r: Request<Body>) {
     w.write_all(&pattern(50_000)).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_write_larger_than_4k_streams_chunked() {
     let addr = serve(Router::new().route("/", get(compat::handler(one_big_write)))).await;
     let mut client = Client::connect(addr).await;
@@ -232,7 +232,7 @@ async fn body_for_head(w: &mut dyn ResponseWriter, _r: Request<Body>) {
     w.write_all(&pattern(10_000)).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn head_request_gets_content_length_but_no_body() {
     let app = Router::new()
         .route("/", any(compat::handler(body_for_head)))
@@ -261,7 +261,7 @@ async fn no_body_status(w: &mut dyn ResponseWriter, r: Request<Body>) {
         .insert("x-write-error", HeaderValue::from_str(&outcome).unwrap());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_content_and_not_modified_refuse_body_writes() {
     let app = Router::new()
         .route("/", get(compat::handler(no_body_status)))
@@ -295,7 +295,7 @@ async fn flush_no_content(w: &mut dyn ResponseWriter, _r: Request<Body>) {
     assert!(compat::Error::from_io(&err).unwrap().is_body_not_allowed());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flushed_no_content_response_stays_empty() {
     let app = Router::new()
         .route("/", get(compat::handler(flush_no_content)))
@@ -313,7 +313,7 @@ async fn flushed_no_content_response_stays_empty() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_serves_several_requests_on_one_connection() {
     let app = Router::new()
         .route("/small", get(compat::handler(small_body)))
@@ -338,7 +338,7 @@ async fn early_hints_then_ok(w: &mut dyn ResponseWriter, _r: Request<Body>) {
     w.write_all(b"final").await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn informational_status_does_not_become_the_final_status() {
     let addr = serve(Router::new().route("/", get(compat::handler(early_hints_then_ok)))).await;
     let (head, body) = fetch_text(addr, "GET", "/").await;
@@ -363,7 +363,7 @@ async fn write_a_lot(w: &mut dyn ResponseWriter, r: Request<Body>) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_does_not_read_holds_the_handler_back() {
     let progress = Progress::default();
     let app = Router::new()
@@ -386,7 +386,7 @@ async fn a_client_that_does_not_read_holds_the_handler_back() {
     assert_eq!(progress.0.load(Ordering::SeqCst), BIG_WRITES);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_http2_a_flush_sends_data_before_the_handler_returns() {
     let gate = Gate::default();
     let app = Router::new()

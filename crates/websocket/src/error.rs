@@ -21,9 +21,6 @@ use http::StatusCode;
 
 use crate::close::{CloseCode, CloseError};
 
-/// A `Result` whose error defaults to this crate's [`Error`].
-pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
-
 type Cause = Box<dyn StdError + Send + Sync>;
 
 /// Errors from upgrading, reading and writing WebSocket connections.
@@ -57,6 +54,10 @@ enum Kind {
     ReadLimit,
     /// A write after our close frame was sent.
     CloseSent,
+    /// The application closed the connection (`Conn::close`).
+    LocalClosed,
+    /// The application passed an argument the operation cannot accept.
+    InvalidArgument { reason: &'static str },
     /// The peer sent a close frame, or the connection ended without one.
     Closed(CloseError),
     /// A read or write deadline passed.
@@ -69,10 +70,6 @@ enum Kind {
     Json,
     /// Taking over the HTTP connection failed.
     Hijack,
-    /// This side closed the connection with `close`.
-    LocalClosed,
-    /// The application passed an argument the protocol forbids.
-    InvalidArgument(&'static str),
 }
 
 impl Error {
@@ -98,18 +95,6 @@ impl Error {
         Self::new(Kind::Protocol { code, reason }, None)
     }
 
-    /// This side called `close`: reads and writes after it fail with this
-    /// (Go's `net.ErrClosed`).
-    pub(crate) fn local_closed() -> Self {
-        Self::new(Kind::LocalClosed, None)
-    }
-
-    /// The application asked for something the protocol forbids, such as a
-    /// control message over 125 bytes.
-    pub(crate) fn invalid_argument(reason: &'static str) -> Self {
-        Self::new(Kind::InvalidArgument(reason), None)
-    }
-
     /// gorilla's `ErrReadLimit`: a message was larger than the read limit.
     pub(crate) fn read_limit() -> Self {
         Self::new(Kind::ReadLimit, None)
@@ -118,6 +103,18 @@ impl Error {
     /// gorilla's `ErrCloseSent`: a write after our close message.
     pub(crate) fn close_sent() -> Self {
         Self::new(Kind::CloseSent, None)
+    }
+
+    /// The connection was closed on this side (`Conn::close`) while, or
+    /// before, the operation ran. Go reports this as `net.ErrClosed`.
+    pub(crate) fn local_closed() -> Self {
+        Self::new(Kind::LocalClosed, None)
+    }
+
+    /// The application misused the API (gorilla's `errBadWriteOpCode`,
+    /// `errInvalidControlFrame`). `reason` completes `websocket: <reason>`.
+    pub(crate) fn invalid_argument(reason: &'static str) -> Self {
+        Self::new(Kind::InvalidArgument { reason }, None)
     }
 
     /// The peer sent a close message.
@@ -190,19 +187,6 @@ impl Error {
         Self::io(err)
     }
 
-    /// Returns `true` if this side closed the connection with `close`
-    /// before the operation (Go's `net.ErrClosed`).
-    pub fn is_local_closed(&self) -> bool {
-        matches!(self.kind(), Kind::LocalClosed)
-    }
-
-    /// Returns `true` if the application passed an argument the protocol
-    /// forbids (a control payload over 125 bytes, a data type to
-    /// `write_control`).
-    pub fn is_invalid_argument(&self) -> bool {
-        matches!(self.kind(), Kind::InvalidArgument(_))
-    }
-
     /// Returns `true` if the underlying connection failed with an I/O error.
     pub fn is_io(&self) -> bool {
         matches!(self.kind(), Kind::Io)
@@ -227,6 +211,19 @@ impl Error {
     #[doc(alias = "ErrCloseSent")]
     pub fn is_close_sent(&self) -> bool {
         matches!(self.kind(), Kind::CloseSent)
+    }
+
+    /// Returns `true` if the connection had been closed on this side with
+    /// `Conn::close` (Go's `net.ErrClosed`).
+    pub fn is_local_closed(&self) -> bool {
+        matches!(self.kind(), Kind::LocalClosed)
+    }
+
+    /// Returns `true` if the application passed an argument the operation
+    /// rejects, such as a data message type to `write_control` or a control
+    /// payload over 125 bytes.
+    pub fn is_invalid_argument(&self) -> bool {
+        matches!(self.kind(), Kind::InvalidArgument { .. })
     }
 
     /// Returns `true` if the peer closed the connection, with a close message
@@ -323,9 +320,12 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind() {
             Kind::Io => f.write_str("websocket: I/O error")?,
-            Kind::Protocol { reason, .. } => write!(f, "websocket: {reason}")?,
+            Kind::Protocol { reason, .. } | Kind::InvalidArgument { reason } => {
+                write_prefixed(f, reason)?;
+            }
             Kind::ReadLimit => f.write_str("websocket: read limit exceeded")?,
             Kind::CloseSent => f.write_str("websocket: close sent")?,
+            Kind::LocalClosed => f.write_str("websocket: use of closed network connection")?,
             Kind::Closed(close) => fmt::Display::fmt(close, f)?,
             Kind::Timeout => f.write_str("websocket: i/o timeout")?,
             Kind::Handshake { reason, .. } => f.write_str(reason)?,
@@ -335,13 +335,22 @@ impl fmt::Display for Error {
             Kind::BadHandshake { reason } => write!(f, "websocket: bad handshake: {reason}")?,
             Kind::Json => f.write_str("websocket: JSON error")?,
             Kind::Hijack => f.write_str("websocket: hijack failed")?,
-            Kind::LocalClosed => f.write_str("websocket: use of closed connection")?,
-            Kind::InvalidArgument(reason) => write!(f, "websocket: {reason}")?,
         }
         if let Some(cause) = &self.inner.cause {
             write!(f, ": {cause}")?;
         }
         Ok(())
+    }
+}
+
+/// Writes `websocket: <reason>`, tolerating callers that already included
+/// the prefix so the text never reads `websocket: websocket: ...`.
+fn write_prefixed(f: &mut fmt::Formatter<'_>, reason: &str) -> fmt::Result {
+    const PREFIX: &str = "websocket: ";
+    if reason.starts_with(PREFIX) {
+        f.write_str(reason)
+    } else {
+        write!(f, "{PREFIX}{reason}")
     }
 }
 
@@ -418,6 +427,11 @@ mod tests {
             ),
             ("read_limit", Error::read_limit()),
             ("close_sent", Error::close_sent()),
+            ("local_closed", Error::local_closed()),
+            (
+                "invalid_argument",
+                Error::invalid_argument("bad write message type"),
+            ),
             (
                 "closed",
                 Error::closed(CloseError {
@@ -450,6 +464,8 @@ mod tests {
                 ("protocol", err.is_protocol()),
                 ("read_limit", err.is_read_limit()),
                 ("close_sent", err.is_close_sent()),
+                ("local_closed", err.is_local_closed()),
+                ("invalid_argument", err.is_invalid_argument()),
                 ("close", err.is_close()),
                 ("timeout", err.is_timeout()),
                 ("handshake", err.is_handshake()),
@@ -504,6 +520,23 @@ mod tests {
             "websocket: close 1006 (abnormal closure): unexpected EOF"
         );
         assert_eq!(Error::timeout().to_string(), "websocket: i/o timeout");
+        assert_eq!(
+            Error::local_closed().to_string(),
+            "websocket: use of closed network connection"
+        );
+        assert_eq!(
+            Error::invalid_argument("bad write message type").to_string(),
+            "websocket: bad write message type"
+        );
+        // An explicit prefix is not doubled.
+        assert_eq!(
+            Error::invalid_argument("websocket: invalid control frame").to_string(),
+            "websocket: invalid control frame"
+        );
+        assert_eq!(
+            Error::protocol(CloseCode::PROTOCOL_ERROR, "websocket: x").to_string(),
+            "websocket: x"
+        );
     }
 
     #[test]

@@ -271,7 +271,7 @@ enum Next<'a> {
     /// The handshake headers are set: hijack.
     Hijack {
         w: &'a mut dyn ResponseWriter,
-        accepted: Accepted,
+        accepted: Box<Accepted>,
     },
 }
 
@@ -404,9 +404,9 @@ impl Upgrader {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future before it completes drops the connection; the
-    /// client sees either no response or a `101` followed by a closed
-    /// connection.
+    /// Dropping the future abandons the upgrade. Once the connection was
+    /// hijacked it is closed (the client saw a `101`, then EOF); before that,
+    /// the writer stays usable and holds the handshake headers set so far.
     pub fn upgrade<'a, B>(
         &'a self,
         w: &'a mut dyn ResponseWriter,
@@ -477,12 +477,12 @@ impl Upgrader {
 
         Next::Hijack {
             w,
-            accepted: Accepted {
+            accepted: Box::new(Accepted {
                 subprotocol,
                 remote_addr: r.remote_addr(),
                 saved_headers,
                 request: self.error.as_ref().map(|_| r.to_parts()),
-            },
+            }),
         }
     }
 
@@ -588,20 +588,17 @@ impl Upgrader {
     ) -> BoxFuture<'w> {
         match &self.error {
             Some(hook) => hook(w, r, status, err),
-            None => {
-                w.headers_mut().insert(
-                    header::SEC_WEBSOCKET_VERSION,
-                    HeaderValue::from_static("13"),
-                );
-                let text = status.canonical_reason().unwrap_or("");
-                Box::pin(compat::http_error(w, text, status))
-            }
+            None => default_error(w, status),
         }
     }
 
     /// The asynchronous part of a successful [`upgrade`](Self::upgrade): take
     /// the connection over and wrap it.
-    async fn hijack(&self, w: &mut dyn ResponseWriter, accepted: Accepted) -> Result<Conn, Error> {
+    async fn hijack(
+        &self,
+        w: &mut dyn ResponseWriter,
+        accepted: Box<Accepted>,
+    ) -> Result<Conn, Error> {
         let hijacked = match self.handshake_timeout {
             Some(limit) => match tokio::time::timeout(limit, w.hijack()).await {
                 Ok(hijacked) => hijacked,
@@ -614,23 +611,12 @@ impl Upgrader {
             Err(e) => {
                 let err = Error::hijack(e);
                 *w.headers_mut() = accepted.saved_headers;
-                let respond = match &accepted.request {
-                    Some(parts) => self.respond_error(
-                        w,
-                        &HandshakeRequest::from_parts(parts),
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        &err,
-                    ),
-                    // No hook: the default response does not read the request.
-                    None => {
-                        let (parts, ()) = Request::new(()).into_parts();
-                        self.respond_error(
-                            w,
-                            &HandshakeRequest::from_parts(&parts),
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            &err,
-                        )
+                let status = StatusCode::INTERNAL_SERVER_ERROR;
+                let respond = match (&self.error, &accepted.request) {
+                    (Some(hook), Some(parts)) => {
+                        hook(w, &HandshakeRequest::from_parts(parts), status, &err)
                     }
+                    _ => default_error(w, status),
                 };
                 respond.await;
                 return Err(err);
@@ -652,6 +638,17 @@ impl Upgrader {
         };
         Conn::new(io, config)
     }
+}
+
+/// gorilla's default error response: `Sec-WebSocket-Version: 13` and Go's
+/// `http.Error` with the status text.
+fn default_error(w: &mut dyn ResponseWriter, status: StatusCode) -> BoxFuture<'_> {
+    w.headers_mut().insert(
+        header::SEC_WEBSOCKET_VERSION,
+        HeaderValue::from_static("13"),
+    );
+    let text = status.canonical_reason().unwrap_or("");
+    Box::pin(compat::http_error(w, text, status))
 }
 
 #[cfg(test)]
@@ -702,7 +699,7 @@ mod tests {
         u: &Upgrader,
         r: Request<()>,
         hdr: Option<HeaderMap>,
-    ) -> (ResponseRecorder, Accepted) {
+    ) -> (ResponseRecorder, Box<Accepted>) {
         let mut rec = ResponseRecorder::new();
         let accepted = match u.prepare(&mut rec, HandshakeRequest::from(&r), hdr) {
             Next::Hijack { accepted, .. } => accepted,
