@@ -10,10 +10,11 @@
 use std::sync::LazyLock;
 
 use axum::{Router, routing::any};
+use bytes::{Bytes, BytesMut};
 use compat::{Body, ResponseWriter};
 use http::Request;
-use tokio::io::AsyncWriteExt;
-use websocket::{Conn, Upgrader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use websocket::{Conn, MessageReader, MessageWriter, Upgrader};
 
 static UPGRADER: LazyLock<Upgrader> = LazyLock::new(|| {
     Upgrader::new()
@@ -62,13 +63,40 @@ async fn echo_stream(w: &mut dyn ResponseWriter, r: Request<Body>) {
         let Ok(mut writer) = conn.next_writer(message_type).await else {
             break;
         };
-        if tokio::io::copy(&mut reader, &mut writer).await.is_err() {
-            break;
-        }
-        if writer.shutdown().await.is_err() {
+        if pump(&mut reader, &mut writer).await.is_err() {
             break;
         }
     }
+}
+
+/// Copies a message from `reader` to `writer` as it arrives, like `tokio::io::copy` (gorilla
+/// uses `io.Copy`), except that reading goes on while a write waits.
+///
+/// A plain copy stops reading whenever the peer stops reading our echo. A peer that sends a
+/// whole 16 MiB message before it reads anything (kosoku's fuzzing client does, in cases
+/// 9.1.5-9.2.6) then fills both directions' socket buffers and the two sides wait on each
+/// other forever. Buffering what the write has not taken yet breaks that cycle; the buffer is
+/// bounded by the read limit, like a `read_message` echo.
+async fn pump(reader: &mut MessageReader, writer: &mut MessageWriter) -> std::io::Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    let read = async move {
+        let mut buf = BytesMut::new();
+        loop {
+            buf.reserve(16 * 1024);
+            if reader.read_buf(&mut buf).await? == 0 {
+                return Ok::<_, std::io::Error>(());
+            }
+            // The receiver lives until the write side ends, which only happens on error.
+            let _ = tx.send(buf.split().freeze());
+        }
+    };
+    let write = async {
+        while let Some(chunk) = rx.recv().await {
+            writer.write_all(&chunk).await?;
+        }
+        writer.shutdown().await
+    };
+    tokio::try_join!(read, write).map(|_| ())
 }
 
 #[tokio::main]

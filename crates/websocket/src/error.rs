@@ -156,6 +156,13 @@ impl Error {
 
     /// gorilla's `ErrBadHandshake`: the server's handshake response was not
     /// acceptable. `reason` says why and may be empty.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "the Dialer, being written, reports bad handshakes"
+        )
+    )]
     pub(crate) fn bad_handshake(reason: impl Into<String>) -> Self {
         Self::new(
             Kind::BadHandshake {
@@ -175,9 +182,7 @@ impl Error {
         Self::new(Kind::Hijack, Some(Box::new(err)))
     }
 
-    /// Recovers an [`Error`] that was turned into an `io::Error` (by the
-    /// `AsyncRead`/`AsyncWrite` adapters) or wraps a foreign one.
-    pub(crate) fn from_io_error(err: io::Error) -> Self {
+    fn from_io_error(err: io::Error) -> Self {
         if err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
             let inner = err.into_inner().expect("checked: has an inner error");
             return *inner
@@ -384,6 +389,16 @@ impl From<Error> for io::Error {
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, err)
+    }
+}
+
+/// Recovers an [`Error`] that the `AsyncRead`/`AsyncWrite` adapters
+/// ([`MessageReader`](crate::MessageReader), [`MessageWriter`](crate::MessageWriter))
+/// returned inside an `io::Error`, or wraps a foreign I/O error, so `?` works
+/// on both in one function.
+impl From<io::Error> for Error {
+    fn from(err: io::Error) -> Self {
+        Error::from_io_error(err)
     }
 }
 

@@ -151,7 +151,7 @@ async fn protocol_violations_close_with_1002() {
         vec![0xC1, 0x80, 0, 0, 0, 0], // RSV1 without an extension
         [client_frame(false, 1, b"a"), client_frame(true, 1, b"b")].concat(), // new message mid-message
     ];
-    for (i, wire) in cases.into_iter().enumerate() {
+    for wire in cases {
         let (a, mut b) = tokio::io::duplex(1 << 16);
         let conn = server_with(a, b"");
         b.write_all(&wire).await.unwrap();

@@ -28,7 +28,7 @@ use crate::{
     BufferPool, CloseCode, Error, MessageType,
     close::format_close_message,
     conn::{Role, shared::Shared},
-    frame::write_header,
+    frame::{MAX_HEADER_LEN, write_header},
     mask::apply_mask,
 };
 
@@ -290,6 +290,12 @@ impl WriteShared {
             }
         }
         buf.clear();
+        let copied = if payload.len() <= COPY_PAYLOAD_MAX || self.role == Role::Client {
+            payload.len()
+        } else {
+            0
+        };
+        buf.reserve(MAX_HEADER_LEN + copied);
         let mask = (self.role == Role::Client).then(rand::random::<[u8; 4]>);
         write_header(buf, fin, false, opcode, mask, payload.len() as u64);
         let write = async {
