@@ -10,7 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use http::Request;
 use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::Message;
-use websocket::Upgrader;
+use websocket::{MessageType, Upgrader};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -54,4 +54,80 @@ async fn streaming_echo_of_a_16_mib_message_with_a_reading_peer() {
     };
     assert_eq!(data.len(), expected.len());
     assert!(data[..] == expected[..]);
+}
+
+/// gorilla's chat pattern: a read task and a write task on one connection at once.
+async fn read_and_write_tasks(w: &mut dyn ResponseWriter, r: Request<Body>) {
+    let upgrader = Upgrader::new();
+    let Ok(conn) = upgrader.upgrade(w, &r, None).await else {
+        return;
+    };
+    let writer = conn.handle();
+    let write_task = tokio::spawn(async move {
+        for i in 0..200 {
+            let line = format!("server {i}");
+            if writer
+                .write_message(MessageType::Text, line.as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    // Meanwhile this task reads; it reports what it saw once it has read 200 messages.
+    let mut in_order = 0u32;
+    for i in 0..200 {
+        match conn.read_message().await {
+            Ok((_, data)) if data == format!("client {i}").as_bytes() => in_order += 1,
+            _ => break,
+        }
+    }
+    let _ = write_task.await;
+    let report = format!("read {in_order}");
+    let _ = conn
+        .write_message(MessageType::Text, report.as_bytes())
+        .await;
+    let _ = conn.read_message().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_task_and_a_write_task_share_one_conn() {
+    let addr =
+        support::serve(Router::new().route("/rw", any(compat::handler(read_and_write_tasks))))
+            .await;
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/rw"))
+        .await
+        .unwrap();
+    let (mut tx, mut rx) = ws.split();
+    let sender = tokio::spawn(async move {
+        for i in 0..200 {
+            tx.send(Message::text(format!("client {i}"))).await.unwrap();
+        }
+        tx
+    });
+    for i in 0..200 {
+        let message = tokio::time::timeout(LIMIT, rx.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            message,
+            Message::text(format!("server {i}")),
+            "in order, none lost"
+        );
+    }
+    let report = tokio::time::timeout(LIMIT, rx.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        report,
+        Message::text("read 200"),
+        "the read task saw every message in order"
+    );
+    let mut tx = sender.await.unwrap();
+    tx.send(Message::Close(None)).await.unwrap();
 }
