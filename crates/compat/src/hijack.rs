@@ -21,23 +21,21 @@ use tokio::{
         tcp::{OwnedReadHalf, OwnedWriteHalf},
     },
 };
+use tokio_util::either::Either;
 
 /// Any IO a [`Hijacked`] connection can wrap.
 pub trait HijackedIo: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> HijackedIo for T {}
 
-enum Io {
-    Tcp(TcpStream),
-    Boxed(Box<dyn HijackedIo>),
-}
+type Boxed = Box<dyn HijackedIo>;
 
 /// A hijacked connection: Go's `net.Conn` plus the bytes its `bufio.Reader` had buffered.
 ///
 /// It is `AsyncRead + AsyncWrite`; [`into_split`](Self::into_split) gives independent read and
 /// write halves (lock-free for TCP) for one reader task and one writer task.
 pub struct Hijacked {
-    io: Io,
+    io: Either<TcpStream, Boxed>,
     read_buf: Bytes,
     local_addr: Option<SocketAddr>,
     remote_addr: Option<SocketAddr>,
@@ -50,7 +48,7 @@ impl Hijacked {
         Hijacked {
             local_addr: stream.local_addr().ok(),
             remote_addr: stream.peer_addr().ok(),
-            io: Io::Tcp(stream),
+            io: Either::Left(stream),
             read_buf,
         }
     }
@@ -58,7 +56,7 @@ impl Hijacked {
     /// Wraps any other IO (an HTTP/2 stream, a TLS stream, an in-memory pipe in a test).
     pub fn new<T: HijackedIo>(io: T) -> Self {
         Hijacked {
-            io: Io::Boxed(Box::new(io)),
+            io: Either::Right(Box::new(io)),
             read_buf: Bytes::new(),
             local_addr: None,
             remote_addr: None,
@@ -87,8 +85,8 @@ impl Hijacked {
     /// The underlying TCP stream, when the connection is a plain TCP connection.
     pub fn tcp_stream(&self) -> Option<&TcpStream> {
         match &self.io {
-            Io::Tcp(s) => Some(s),
-            Io::Boxed(_) => None,
+            Either::Left(s) => Some(s),
+            Either::Right(_) => None,
         }
     }
 
@@ -106,13 +104,13 @@ impl Hijacked {
     /// write half that can be used from different tasks.
     pub fn into_split(self) -> (HijackedReadHalf, HijackedWriteHalf) {
         let (read, write) = match self.io {
-            Io::Tcp(s) => {
+            Either::Left(s) => {
                 let (r, w) = s.into_split();
-                (ReadIo::Tcp(r), WriteIo::Tcp(w))
+                (Either::Left(r), Either::Left(w))
             }
-            Io::Boxed(b) => {
+            Either::Right(b) => {
                 let (r, w) = tokio::io::split(b);
-                (ReadIo::Boxed(r), WriteIo::Boxed(w))
+                (Either::Right(r), Either::Right(w))
             }
         };
         (
@@ -128,7 +126,7 @@ impl Hijacked {
 impl fmt::Debug for Hijacked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Hijacked")
-            .field("tcp", &matches!(self.io, Io::Tcp(_)))
+            .field("tcp", &self.tcp_stream().is_some())
             .field("read_buf", &self.read_buf.len())
             .field("local_addr", &self.local_addr)
             .field("remote_addr", &self.remote_addr)
@@ -136,15 +134,20 @@ impl fmt::Debug for Hijacked {
     }
 }
 
-/// Copies from the replay buffer; `None` when it is empty and the IO must be read.
-fn replay(read_buf: &mut Bytes, buf: &mut ReadBuf<'_>) -> Option<Poll<io::Result<()>>> {
+/// Reads from the replay buffer first, then from the IO.
+fn poll_replay_then_read<R: AsyncRead + Unpin>(
+    read_buf: &mut Bytes,
+    io: &mut R,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> Poll<io::Result<()>> {
     if read_buf.is_empty() {
-        return None;
+        return Pin::new(io).poll_read(cx, buf);
     }
     let n = read_buf.len().min(buf.remaining());
     buf.put_slice(&read_buf[..n]);
     read_buf.advance(n);
-    Some(Poll::Ready(Ok(())))
+    Poll::Ready(Ok(()))
 }
 
 impl AsyncRead for Hijacked {
@@ -154,71 +157,51 @@ impl AsyncRead for Hijacked {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if let Some(done) = replay(&mut this.read_buf, buf) {
-            return done;
-        }
-        match &mut this.io {
-            Io::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Io::Boxed(b) => Pin::new(b).poll_read(cx, buf),
-        }
+        poll_replay_then_read(&mut this.read_buf, &mut this.io, cx, buf)
     }
 }
 
-macro_rules! delegate_write {
-    ($io:expr, $method:ident ( $($arg:expr),* )) => {
-        match $io {
-            Io::Tcp(s) => Pin::new(s).$method($($arg),*),
-            Io::Boxed(b) => Pin::new(b).$method($($arg),*),
+/// Forwards `AsyncWrite` to the `io` field.
+macro_rules! forward_async_write {
+    ($ty:ty) => {
+        impl AsyncWrite for $ty {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[io::IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                self.io.is_write_vectored()
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Pin::new(&mut self.get_mut().io).poll_flush(cx)
+            }
+
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+            }
         }
     };
 }
 
-impl AsyncWrite for Hijacked {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        delegate_write!(&mut self.get_mut().io, poll_write(cx, buf))
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        delegate_write!(&mut self.get_mut().io, poll_write_vectored(cx, bufs))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match &self.io {
-            Io::Tcp(s) => s.is_write_vectored(),
-            Io::Boxed(b) => b.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate_write!(&mut self.get_mut().io, poll_flush(cx))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate_write!(&mut self.get_mut().io, poll_shutdown(cx))
-    }
-}
-
-enum ReadIo {
-    Tcp(OwnedReadHalf),
-    Boxed(tokio::io::ReadHalf<Box<dyn HijackedIo>>),
-}
-
-enum WriteIo {
-    Tcp(OwnedWriteHalf),
-    Boxed(tokio::io::WriteHalf<Box<dyn HijackedIo>>),
-}
+forward_async_write!(Hijacked);
+forward_async_write!(HijackedWriteHalf);
 
 /// The read half of a [`Hijacked`] connection.
 pub struct HijackedReadHalf {
-    io: ReadIo,
+    io: Either<OwnedReadHalf, tokio::io::ReadHalf<Boxed>>,
     read_buf: Bytes,
 }
 
@@ -232,8 +215,8 @@ impl HijackedReadHalf {
     /// The underlying TCP stream, when the connection is a plain TCP connection.
     pub fn tcp_stream(&self) -> Option<&TcpStream> {
         match &self.io {
-            ReadIo::Tcp(r) => Some(r.as_ref()),
-            ReadIo::Boxed(_) => None,
+            Either::Left(r) => Some(r.as_ref()),
+            Either::Right(_) => None,
         }
     }
 }
@@ -241,7 +224,7 @@ impl HijackedReadHalf {
 impl fmt::Debug for HijackedReadHalf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HijackedReadHalf")
-            .field("tcp", &matches!(self.io, ReadIo::Tcp(_)))
+            .field("tcp", &self.tcp_stream().is_some())
             .field("read_buf", &self.read_buf.len())
             .finish()
     }
@@ -254,68 +237,20 @@ impl AsyncRead for HijackedReadHalf {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if let Some(done) = replay(&mut this.read_buf, buf) {
-            return done;
-        }
-        match &mut this.io {
-            ReadIo::Tcp(r) => Pin::new(r).poll_read(cx, buf),
-            ReadIo::Boxed(r) => Pin::new(r).poll_read(cx, buf),
-        }
+        poll_replay_then_read(&mut this.read_buf, &mut this.io, cx, buf)
     }
 }
 
 /// The write half of a [`Hijacked`] connection.
 pub struct HijackedWriteHalf {
-    io: WriteIo,
+    io: Either<OwnedWriteHalf, tokio::io::WriteHalf<Boxed>>,
 }
 
 impl fmt::Debug for HijackedWriteHalf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HijackedWriteHalf")
-            .field("tcp", &matches!(self.io, WriteIo::Tcp(_)))
+            .field("tcp", &matches!(self.io, Either::Left(_)))
             .finish()
-    }
-}
-
-macro_rules! delegate_half {
-    ($io:expr, $method:ident ( $($arg:expr),* )) => {
-        match $io {
-            WriteIo::Tcp(w) => Pin::new(w).$method($($arg),*),
-            WriteIo::Boxed(w) => Pin::new(w).$method($($arg),*),
-        }
-    };
-}
-
-impl AsyncWrite for HijackedWriteHalf {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        delegate_half!(&mut self.get_mut().io, poll_write(cx, buf))
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        delegate_half!(&mut self.get_mut().io, poll_write_vectored(cx, bufs))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match &self.io {
-            WriteIo::Tcp(w) => w.is_write_vectored(),
-            WriteIo::Boxed(w) => w.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate_half!(&mut self.get_mut().io, poll_flush(cx))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate_half!(&mut self.get_mut().io, poll_shutdown(cx))
     }
 }
 
