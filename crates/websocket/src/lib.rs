@@ -72,6 +72,7 @@ mod handshake;
 mod mask;
 mod message;
 mod pool;
+mod stream;
 mod upgrader;
 mod utf8;
 
