@@ -22,9 +22,11 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
-use http::{Request, StatusCode};
+use http::{Request, StatusCode, Version};
+use http_body::Body as _;
 use hyper::upgrade::OnUpgrade;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use crate::{
     ResponseWriter,
@@ -182,13 +184,16 @@ impl<H: Handler> HandlerService<H> {
             let mut disconnect = context.cancel_on_drop();
             let (head_tx, head_rx) = oneshot::channel();
             let mut writer = ServerWriter::new(info, head_tx);
-            tokio::spawn(async move {
+            let task = async move {
                 // Ends the request's context however this task ends: the handler returning,
                 // panicking, or the runtime dropping the task.
                 let _cancel = context.cancel_on_drop();
                 handler.serve_http(&mut writer, req).await;
                 writer.finish().await;
-            });
+            };
+            // The handler's logs belong to the request's span (a `TraceLayer`'s, say), as they
+            // would if it ran inside this future.
+            tokio::spawn(task.instrument(tracing::Span::current()));
             let response = head_rx.await;
             disconnect.disarm();
             match response {
@@ -229,6 +234,7 @@ async fn prepare(req: &mut Request<Body>, context: request::Context) -> RequestI
     *req = Request::from_parts(parts, body);
     RequestInfo {
         method: req.method().clone(),
+        body_pending: req.version() < Version::HTTP_2 && !req.body().is_end_stream(),
         on_upgrade,
         remote_addr,
         context,

@@ -25,20 +25,25 @@ use crate::request::CancelOnDrop;
 pub(crate) struct ChannelBody {
     rx: mpsc::Receiver<Bytes>,
     complete: Arc<AtomicBool>,
+    /// With a declared `Content-Length`, hyper stops reading (and drops the body) as soon as
+    /// that many bytes went out, which is not the client leaving.
+    remaining: Option<u64>,
     // Dropping the body before it completed means the client went away: cancel the request.
-    _cancel: CancelOnDrop,
+    cancel: CancelOnDrop,
 }
 
 impl ChannelBody {
     pub(crate) fn new(
         rx: mpsc::Receiver<Bytes>,
         complete: Arc<AtomicBool>,
+        declared_len: Option<u64>,
         cancel: CancelOnDrop,
     ) -> Self {
         ChannelBody {
             rx,
             complete,
-            _cancel: cancel,
+            remaining: declared_len,
+            cancel,
         }
     }
 }
@@ -52,7 +57,15 @@ impl Body for ChannelBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match ready!(self.rx.poll_recv(cx)) {
-            Some(chunk) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
+            Some(chunk) => {
+                if let Some(remaining) = self.remaining.as_mut() {
+                    *remaining = remaining.saturating_sub(chunk.len() as u64);
+                    if *remaining == 0 {
+                        self.cancel.disarm();
+                    }
+                }
+                Poll::Ready(Some(Ok(Frame::data(chunk))))
+            }
             None if self.complete.load(Ordering::Acquire) => Poll::Ready(None),
             None => Poll::Ready(Some(Err(io::Error::other(
                 "handler ended abnormally after the response started",

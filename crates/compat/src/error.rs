@@ -24,6 +24,8 @@ enum Kind {
     BodyNotAllowed,
     Upgrade,
     Closed,
+    ContentLength,
+    BodyUnread,
 }
 
 impl Error {
@@ -64,6 +66,14 @@ impl Error {
         Error::new(Kind::Closed)
     }
 
+    pub(crate) fn content_length() -> Self {
+        Error::new(Kind::ContentLength)
+    }
+
+    pub(crate) fn body_unread() -> Self {
+        Error::new(Kind::BodyUnread)
+    }
+
     /// The request cannot be hijacked: it carried no `Upgrade` header and was not a CONNECT, or
     /// the writer does not support hijacking at all (Go: the writer is not an `http.Hijacker`).
     pub fn is_not_upgradable(&self) -> bool {
@@ -101,6 +111,17 @@ impl Error {
         self.kind == Kind::Closed
     }
 
+    /// A write past the `Content-Length` the handler declared (Go's `http.ErrContentLength`).
+    pub fn is_content_length(&self) -> bool {
+        self.kind == Kind::ContentLength
+    }
+
+    /// `hijack` on an HTTP/1 request whose body was not read: hyper hands over the connection
+    /// only after the body, so the hijack is refused instead of stalling.
+    pub fn is_body_unread(&self) -> bool {
+        self.kind == Kind::BodyUnread
+    }
+
     /// Finds this crate's error inside an [`io::Error`] returned by a writer's `poll_write`,
     /// `poll_flush` or `poll_shutdown`.
     pub fn from_io(err: &io::Error) -> Option<&Error> {
@@ -118,6 +139,8 @@ impl Error {
             Kind::BodyNotAllowed => "request method or response status code does not allow body",
             Kind::Upgrade => "upgrade failed",
             Kind::Closed => "client closed the connection",
+            Kind::ContentLength => "wrote more than the declared Content-Length",
+            Kind::BodyUnread => "cannot hijack: the request body has not been read",
         }
     }
 }

@@ -55,7 +55,26 @@
 //! * Hijacking needs hyper's `OnUpgrade`, which hyper attaches only to requests with an
 //!   `Upgrade` header and to CONNECT requests (HTTP/2 extended CONNECT included, which
 //!   `axum::serve` enables). Hijacking any other request fails at once with
-//!   [`Error::is_not_upgradable`].
+//!   [`Error::is_not_upgradable`]; hijacking an HTTP/1 request whose body was not read fails
+//!   with [`Error::is_body_unread`] (hyper would hand over the connection only after the body).
+//! * The handler task runs inside the request's tracing span.
+//!
+//! # Differences from Go
+//!
+//! The rules Go handlers rely on hold: the first `write_header` wins and fixes the headers
+//! (edits after it are not sent), an invalid `Content-Length` is dropped and writes past a
+//! valid one fail with [`Error::is_content_length`], HEAD/204/304 send no body. What does not
+//! carry over:
+//!
+//! * No `Content-Type` sniffing: set the header yourself.
+//! * No trailers, and no interim (1xx) responses other than the `101` of a hijack: a
+//!   `write_header(103)` is ignored with a warning.
+//! * A body shorter than its declared `Content-Length` aborts the connection, possibly before
+//!   the head went out (Go sends the partial body, then closes).
+//! * `shutdown` only flushes; the response ends when the handler returns.
+//! * There is no accept loop of this crate's own: `axum::serve` (or any hyper server with
+//!   upgrades enabled) serves the handlers, so Go's server knobs are hyper's, and a hijack is
+//!   always an upgrade, never a raw takeover of an arbitrary request.
 
 mod adaptor;
 mod body;

@@ -156,8 +156,14 @@ impl ResponseWriter for ResponseRecorder {
     }
 
     fn write_header(&mut self, status: StatusCode) {
+        // As the server writer: interim statuses are not supported, and the first real status
+        // fixes the headers that are "sent".
+        if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+            return;
+        }
         if self.status.is_none() {
             self.status = Some(status);
+            self.commit();
         }
     }
 

@@ -108,7 +108,7 @@ pub trait RequestExt {
     /// The peer's address, if the server recorded it (see [`RemoteAddr`]).
     fn remote_addr(&self) -> Option<SocketAddr>;
 
-    /// Go's `r.Host`: the `Host` header on HTTP/1, the URI authority on HTTP/2.
+    /// Go's `r.Host`: the URI authority (absolute-form targets, HTTP/2), else the `Host` header.
     fn host(&self) -> Option<&str>;
 
     /// Go's `r.PathValue(name)`: a path parameter axum matched, e.g. `{user}` in `/u/{user}`.
@@ -131,9 +131,11 @@ impl<B> RequestExt for Request<B> {
     }
 
     fn host(&self) -> Option<&str> {
-        match self.headers().get(http::header::HOST) {
-            Some(h) => h.to_str().ok(),
-            None => self.uri().authority().map(|a| a.as_str()),
+        // RFC 9112 3.2.2: an absolute-form target's authority wins over `Host` (Go agrees); on
+        // HTTP/2 the authority is the `:authority` pseudo-header.
+        match self.uri().authority() {
+            Some(authority) => Some(authority.as_str()),
+            None => self.headers().get(http::header::HOST)?.to_str().ok(),
         }
     }
 
@@ -156,14 +158,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_prefers_header_then_authority() {
+    fn host_prefers_authority_then_header() {
         let r = Request::get("http://a.example/x")
             .header("host", "b.example")
             .body(())
             .unwrap();
-        assert_eq!(r.host(), Some("b.example"));
-        let r = Request::get("http://a.example/x").body(()).unwrap();
         assert_eq!(r.host(), Some("a.example"));
+        let r = Request::get("/x")
+            .header("host", "b.example")
+            .body(())
+            .unwrap();
+        assert_eq!(r.host(), Some("b.example"));
     }
 
     #[test]

@@ -40,6 +40,9 @@ enum Phase {
     Buffering,
     /// The head is sent; body bytes go out as chunks.
     Streaming,
+    /// The head is sent and the response has no body (HEAD, 204, 304): writes are counted
+    /// or refused, never sent.
+    HeadOnly,
     /// The connection belongs to the handler.
     Hijacked,
     /// The client is gone, or the response was completed.
@@ -50,19 +53,33 @@ enum Phase {
 pub(crate) struct RequestInfo {
     pub(crate) method: Method,
     pub(crate) on_upgrade: Option<OnUpgrade>,
+    /// An HTTP/1 request whose body has not been read: hyper completes an upgrade only after
+    /// the body, so a hijack would stall and then take the client's first bytes as body.
+    pub(crate) body_pending: bool,
     pub(crate) remote_addr: Option<SocketAddr>,
     pub(crate) context: request::Context,
 }
 
 pub(crate) struct ServerWriter {
+    /// The headers the handler edits.
     headers: HeaderMap,
+    /// The headers as they were at the commit point (Go's `WriteHeader`, explicit or implied
+    /// by the first write): what is sent. Edits after it go to a lazy copy in `headers` and
+    /// are not sent, as in Go.
+    frozen: Option<HeaderMap>,
+    /// Whether `headers` holds the copy of `frozen` the handler may edit.
+    thawed: bool,
     status: Option<StatusCode>,
+    /// The valid `Content-Length` the handler declared at the commit point.
+    declared_len: Option<u64>,
+    /// Body bytes accepted so far.
+    written: u64,
     phase: Phase,
     buf: BytesMut,
     /// HEAD request: the body is counted, never sent.
     head_request: bool,
-    counted: u64,
     connect: bool,
+    body_pending: bool,
     head_tx: Option<oneshot::Sender<Response<Body>>>,
     body_tx: Option<PollSender<Bytes>>,
     complete: Arc<AtomicBool>,
@@ -75,12 +92,16 @@ impl ServerWriter {
     pub(crate) fn new(info: RequestInfo, head_tx: oneshot::Sender<Response<Body>>) -> Self {
         ServerWriter {
             headers: HeaderMap::new(),
+            frozen: None,
+            thawed: false,
             status: None,
+            declared_len: None,
+            written: 0,
             phase: Phase::Buffering,
             buf: BytesMut::new(),
             head_request: info.method == Method::HEAD,
-            counted: 0,
             connect: info.method == Method::CONNECT,
+            body_pending: info.body_pending,
             head_tx: Some(head_tx),
             body_tx: None,
             complete: Arc::new(AtomicBool::new(false)),
@@ -90,22 +111,53 @@ impl ServerWriter {
         }
     }
 
+    /// The commit point: fixes the status and the headers that will be sent.
+    fn commit(&mut self, status: StatusCode) {
+        debug_assert!(self.status.is_none());
+        self.status = Some(status);
+        let mut headers = mem::take(&mut self.headers);
+        // Go's WriteHeader: an unparsable Content-Length is dropped, a valid one is enforced.
+        if let Some(value) = headers.get(header::CONTENT_LENGTH) {
+            match value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+            {
+                Some(len) => self.declared_len = Some(len),
+                None => {
+                    tracing::warn!(?value, "http: invalid Content-Length header, dropped");
+                    headers.remove(header::CONTENT_LENGTH);
+                }
+            }
+        }
+        self.frozen = Some(headers);
+    }
+
     fn status_or_ok(&mut self) -> StatusCode {
-        *self.status.get_or_insert(StatusCode::OK)
+        match self.status {
+            Some(status) => status,
+            None => {
+                self.commit(StatusCode::OK);
+                StatusCode::OK
+            }
+        }
     }
 
     fn check_writable(&self) -> io::Result<()> {
         match self.phase {
             Phase::Hijacked => Err(Error::hijacked().into()),
             Phase::Done => Err(Error::closed().into()),
-            Phase::Buffering | Phase::Streaming => Ok(()),
+            Phase::Buffering | Phase::Streaming | Phase::HeadOnly => Ok(()),
         }
     }
 
     fn send_head(&mut self, status: StatusCode, body: Body) -> Result<(), Error> {
         let mut response = Response::new(body);
         *response.status_mut() = status;
-        *response.headers_mut() = mem::take(&mut self.headers);
+        *response.headers_mut() = match self.frozen.take() {
+            Some(frozen) => frozen,
+            None => mem::take(&mut self.headers),
+        };
         let tx = self.head_tx.take().expect("head sent once");
         tx.send(response).map_err(|_| {
             self.phase = Phase::Done;
@@ -115,17 +167,35 @@ impl ServerWriter {
 
     fn start_streaming(&mut self) -> Result<(), Error> {
         let status = self.status_or_ok();
+        if self.head_request || !body_allowed(status) {
+            // No body will follow: hyper finishes the response at once, and nothing must read
+            // that as the client leaving.
+            self.send_head(status, Body::empty())?;
+            self.phase = Phase::HeadOnly;
+            return Ok(());
+        }
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
-        let body = ChannelBody::new(rx, self.complete.clone(), self.context.cancel_on_drop());
+        let body = ChannelBody::new(
+            rx,
+            self.complete.clone(),
+            self.declared_len,
+            self.context.cancel_on_drop(),
+        );
         self.send_head(status, Body::new(body))?;
         self.body_tx = Some(PollSender::new(tx));
         self.phase = Phase::Streaming;
         Ok(())
     }
 
-    fn poll_send(&mut self, cx: &mut Context<'_>, chunk: Bytes) -> Poll<io::Result<()>> {
+    /// Sends the chunk `take` produces once the channel has room; `take` runs only then, so a
+    /// `Pending` loses nothing.
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        take: impl FnOnce(&mut BytesMut) -> Bytes,
+    ) -> Poll<io::Result<()>> {
         let tx = self.body_tx.as_mut().expect("streaming has a sender");
-        if ready!(tx.poll_reserve(cx)).is_err() || tx.send_item(chunk).is_err() {
+        if ready!(tx.poll_reserve(cx)).is_err() || tx.send_item(take(&mut self.buf)).is_err() {
             self.phase = Phase::Done;
             return Poll::Ready(Err(Error::closed().into()));
         }
@@ -134,48 +204,47 @@ impl ServerWriter {
 
     /// Ships the buffered bytes as one chunk.
     fn poll_send_buf(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.buf.is_empty() {
+        if self.buf.is_empty() || self.phase != Phase::Streaming {
             return Poll::Ready(Ok(()));
         }
-        let tx = self.body_tx.as_mut().expect("streaming has a sender");
-        if ready!(tx.poll_reserve(cx)).is_err() {
-            self.phase = Phase::Done;
-            return Poll::Ready(Err(Error::closed().into()));
-        }
-        let chunk = self.buf.split().freeze();
-        if tx.send_item(chunk).is_err() {
-            self.phase = Phase::Done;
-            return Poll::Ready(Err(Error::closed().into()));
-        }
-        Poll::Ready(Ok(()))
+        self.poll_send(cx, |buf| buf.split().freeze())
     }
 
     /// Completes the response after the handler returned: sends whatever is buffered, or the
     /// whole response if nothing was sent yet.
     pub(crate) async fn finish(&mut self) {
-        match self.phase {
-            Phase::Buffering => {
-                let status = self.status_or_ok();
-                let body = if self.head_request {
-                    if self.counted > 0 && !self.headers.contains_key(header::CONTENT_LENGTH) {
-                        self.headers
-                            .insert(header::CONTENT_LENGTH, HeaderValue::from(self.counted));
-                    }
-                    Body::empty()
-                } else {
-                    Body::from(self.buf.split().freeze())
-                };
+        if self.phase == Phase::Buffering {
+            let status = self.status_or_ok();
+            let short = self
+                .declared_len
+                .is_some_and(|len| len != self.buf.len() as u64);
+            if self.head_request {
+                if self.written > 0 && self.declared_len.is_none() {
+                    let frozen = self.frozen.as_mut().expect("committed");
+                    frozen.insert(header::CONTENT_LENGTH, HeaderValue::from(self.written));
+                }
                 // The client may be gone; nothing is left to tell.
+                let _ = self.send_head(status, Body::empty());
+            } else if !body_allowed(status) {
+                let _ = self.send_head(status, Body::empty());
+            } else if short {
+                // A body shorter than the declared length must not look complete: stream it
+                // and end the stream in error, so hyper closes the connection (Go does too).
+                if self.start_streaming().is_ok() {
+                    let _ = poll_fn(|cx| self.poll_send_buf(cx)).await;
+                }
+            } else {
+                let body = Body::from(self.buf.split().freeze());
                 let _ = self.send_head(status, body);
             }
-            Phase::Streaming => {
-                if poll_fn(|cx| self.poll_send_buf(cx)).await.is_ok() {
-                    self.complete.store(true, Ordering::Release);
-                }
-                self.body_tx = None;
+        } else if self.phase == Phase::Streaming {
+            let sent = poll_fn(|cx| self.poll_send_buf(cx)).await.is_ok();
+            let whole = self.declared_len.is_none_or(|len| len == self.written);
+            if sent && whole {
+                self.complete.store(true, Ordering::Release);
             }
-            Phase::Hijacked | Phase::Done => {}
         }
+        self.body_tx = None;
         if self.phase != Phase::Hijacked {
             self.phase = Phase::Done;
         }
@@ -184,13 +253,16 @@ impl ServerWriter {
     async fn hijack_inner(&mut self) -> Result<Hijacked, Error> {
         match self.phase {
             Phase::Hijacked => return Err(Error::already_hijacked()),
-            Phase::Streaming | Phase::Done => return Err(Error::head_committed()),
-            Phase::Buffering if !self.buf.is_empty() || self.counted > 0 => {
+            Phase::Streaming | Phase::HeadOnly | Phase::Done => {
                 return Err(Error::head_committed());
             }
+            Phase::Buffering if self.written > 0 => return Err(Error::head_committed()),
             Phase::Buffering => {}
         }
         let on_upgrade = self.on_upgrade.take().ok_or_else(Error::not_upgradable)?;
+        if self.body_pending {
+            return Err(Error::body_unread());
+        }
         // RFC 8441 and RFC 9110 9.3.6: a CONNECT is accepted with 2xx, an Upgrade with 101.
         let status = if self.connect {
             StatusCode::OK
@@ -233,12 +305,20 @@ impl AsyncWrite for ServerWriter {
         if !body_allowed(status) {
             return Poll::Ready(Err(Error::body_not_allowed().into()));
         }
+        let len = data.len() as u64;
         if this.head_request {
-            this.counted += data.len() as u64;
+            this.written += len;
             return Poll::Ready(Ok(data.len()));
+        }
+        if this
+            .declared_len
+            .is_some_and(|declared| this.written + len > declared)
+        {
+            return Poll::Ready(Err(Error::content_length().into()));
         }
         if this.buf.len() + data.len() <= BUFFER_SIZE {
             this.buf.extend_from_slice(data);
+            this.written += len;
             return Poll::Ready(Ok(data.len()));
         }
         if this.phase == Phase::Buffering {
@@ -246,10 +326,11 @@ impl AsyncWrite for ServerWriter {
         }
         ready!(this.poll_send_buf(cx))?;
         if data.len() >= BUFFER_SIZE {
-            ready!(this.poll_send(cx, Bytes::copy_from_slice(data)))?;
+            ready!(this.poll_send(cx, |_| Bytes::copy_from_slice(data)))?;
         } else {
             this.buf.extend_from_slice(data);
         }
+        this.written += len;
         Poll::Ready(Ok(data.len()))
     }
 
@@ -262,6 +343,7 @@ impl AsyncWrite for ServerWriter {
         this.poll_send_buf(cx)
     }
 
+    /// Flushes. The response ends when the handler returns, as in Go.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.poll_flush(cx)
     }
@@ -269,10 +351,18 @@ impl AsyncWrite for ServerWriter {
 
 impl ResponseWriter for ServerWriter {
     fn headers(&self) -> &HeaderMap {
-        &self.headers
+        match &self.frozen {
+            Some(frozen) if !self.thawed => frozen,
+            _ => &self.headers,
+        }
     }
 
     fn headers_mut(&mut self) -> &mut HeaderMap {
+        // After the commit point edits go to a copy that is never sent (Go clones lazily too).
+        if let (Some(frozen), false) = (&self.frozen, self.thawed) {
+            self.headers = frozen.clone();
+            self.thawed = true;
+        }
         &mut self.headers
     }
 
@@ -285,7 +375,7 @@ impl ResponseWriter for ServerWriter {
             return;
         }
         match self.status {
-            None => self.status = Some(status),
+            None => self.commit(status),
             Some(first) => {
                 tracing::warn!(%first, ignored = %status, "http: superfluous write_header call")
             }
