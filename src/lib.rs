@@ -3,6 +3,12 @@
 
 use std::net::SocketAddr;
 
+pub mod echo;
+pub mod echo_legacy;
+// MIGRATION.md's Rust blocks, compiled as doctests.
+#[cfg(doctest)]
+mod migration_guide;
+
 /// Parses `--addr HOST:PORT` (or `--addr=HOST:PORT`) from the command line, like the Go
 /// examples' `flag.String("addr", ...)`; `default` when absent.
 ///
