@@ -3,8 +3,12 @@
 
 use std::net::SocketAddr;
 
+pub mod chat;
+pub mod cli;
+pub mod command;
 pub mod echo;
 pub mod echo_legacy;
+pub mod filewatch;
 // MIGRATION.md's Rust blocks, compiled as doctests.
 #[cfg(doctest)]
 mod migration_guide;
