@@ -3,14 +3,15 @@
 //!
 //! The returned [`HandlerService`] is an axum handler (use it with `get`, `post`, `any`, ...)
 //! and a tower [`Service`](tower::Service) (use it with `route_service`, or serve it directly).
-//! Each request runs the Go-style handler in a task of its own; the axum side returns as soon
-//! as the response head is known, which is what makes streaming and hijacking possible.
+//! The axum side returns as soon as the response head is known, which is what makes streaming
+//! and hijacking possible: a handler still running then goes on in a task of its own.
 
 use std::{
     any::TypeId,
     convert::Infallible,
     future::Future,
     net::SocketAddr,
+    panic::{self, AssertUnwindSafe},
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -18,11 +19,11 @@ use std::{
 
 use axum::{
     body::Body,
-    extract::{ConnectInfo, FromRequestParts, RawPathParams},
+    extract::{ConnectInfo, FromRequestParts, MatchedPath, OriginalUri, RawPathParams},
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
-use http::{Request, StatusCode, Version};
+use http::{HeaderValue, Request, StatusCode, Uri, Version};
 use http_body::Body as _;
 use hyper::upgrade::OnUpgrade;
 use tokio::sync::oneshot;
@@ -173,39 +174,115 @@ impl<H> std::fmt::Debug for HandlerService<H> {
 pub type ResponseFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
 
 impl<H: Handler> HandlerService<H> {
-    /// Serves one request: runs the handler in its own task and resolves with the response
-    /// head as soon as the handler commits it.
+    /// Serves one request: runs the handler and resolves with the response head as soon as
+    /// the handler commits it.
+    ///
+    /// The handler starts inside this future, so one that returns without streaming or
+    /// hijacking (most of them) costs no task of its own: no spawn, no cross-task wake-up. If
+    /// it commits the head while it still runs (a flush, a body past the buffer, a hijack),
+    /// the rest of it moves to a task of its own, which goes on after hyper has the head. If
+    /// hyper drops this future first (the client left), the handler also goes on in a task
+    /// of its own, with its context cancelled, as a Go handler would.
     pub fn serve(&self, mut req: Request<Body>) -> ResponseFuture {
         let handler = self.handler.clone();
         Box::pin(async move {
             let context = request::Context::new();
             let info = prepare(&mut req, context.clone()).await;
-            // Until the head arrives, this future being dropped means the client is gone.
-            let mut disconnect = context.cancel_on_drop();
             let (head_tx, head_rx) = oneshot::channel();
-            let mut writer = ServerWriter::new(info, head_tx);
-            let task = async move {
-                // Ends the request's context however this task ends: the handler returning,
-                // panicking, or the runtime dropping the task.
-                let _cancel = context.cancel_on_drop();
-                handler.serve_http(&mut writer, req).await;
-                writer.finish().await;
-            };
-            // The handler's logs belong to the request's span (a `TraceLayer`'s, say), as they
-            // would if it ran inside this future.
-            tokio::spawn(task.instrument(tracing::Span::current()));
-            let response = head_rx.await;
-            disconnect.disarm();
-            match response {
-                Ok(response) => response,
-                Err(_) => {
-                    // The handler task ended without a head: it panicked (the panic hook has
-                    // already reported it).
-                    tracing::error!("http: handler panicked before writing a response");
-                    StatusCode::INTERNAL_SERVER_ERROR.into_response()
-                }
+            let writer = ServerWriter::new(info, head_tx);
+            let task = Box::pin(run_handler(handler, writer, req, context.clone()));
+            InlineHandler {
+                task: Some(task),
+                head_rx,
+                context,
+                // The handler's logs belong to the request's span (a `TraceLayer`'s, say), also
+                // once it runs in a task of its own.
+                span: tracing::Span::current(),
             }
+            .await
         })
+    }
+}
+
+async fn run_handler<H: Handler>(
+    handler: Arc<H>,
+    mut writer: ServerWriter,
+    req: Request<Body>,
+    context: request::Context,
+) {
+    // Ends the request's context however the handler ends: returning, panicking, or being
+    // dropped.
+    let _cancel = CancelOnDrop(context);
+    handler.serve_http(&mut writer, req).await;
+    writer.finish().await;
+}
+
+/// Cancels the context it owns when dropped.
+struct CancelOnDrop(request::Context);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Runs the handler until the response head is known; see [`HandlerService::serve`].
+struct InlineHandler {
+    /// The handler, while it runs inside this future.
+    task: Option<BoxFuture<'static>>,
+    head_rx: oneshot::Receiver<Response>,
+    context: request::Context,
+    span: tracing::Span,
+}
+
+impl InlineHandler {
+    /// Moves the handler to a task of its own.
+    fn spawn(&mut self, task: BoxFuture<'static>) {
+        let span = std::mem::replace(&mut self.span, tracing::Span::none());
+        tokio::spawn(task.instrument(span));
+    }
+}
+
+impl Future for InlineHandler {
+    type Output = Response;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        let this = &mut *self;
+        if let Some(task) = this.task.as_mut() {
+            // A panic ends the handler here as it would end a task of its own: unwinding drops
+            // the writer (no head yet: the 500 below; a started body: the connection is
+            // aborted) and cancels the context. The panic hook has reported it.
+            match panic::catch_unwind(AssertUnwindSafe(|| task.as_mut().poll(cx))) {
+                Ok(Poll::Pending) => {}
+                Ok(Poll::Ready(())) | Err(_) => this.task = None,
+            }
+        }
+        match Pin::new(&mut this.head_rx).poll(cx) {
+            Poll::Ready(Ok(response)) => {
+                if let Some(task) = this.task.take() {
+                    this.spawn(task);
+                }
+                Poll::Ready(response)
+            }
+            Poll::Ready(Err(_)) => {
+                // The handler ended without a head: it panicked.
+                tracing::error!("http: handler panicked before writing a response");
+                Poll::Ready(StatusCode::INTERNAL_SERVER_ERROR.into_response())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for InlineHandler {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            // Dropped before the head: the client is gone.
+            self.context.cancel();
+            if tokio::runtime::Handle::try_current().is_ok() {
+                self.spawn(task);
+            }
+        }
     }
 }
 
@@ -213,6 +290,9 @@ impl<H: Handler> HandlerService<H> {
 /// writer needs.
 async fn prepare(req: &mut Request<Body>, context: request::Context) -> RequestInfo {
     let on_upgrade = req.extensions_mut().remove::<OnUpgrade>();
+    if on_upgrade.is_some() {
+        detach_head(req);
+    }
     let remote_addr = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -220,24 +300,57 @@ async fn prepare(req: &mut Request<Body>, context: request::Context) -> RequestI
     if let Some(addr) = remote_addr {
         req.extensions_mut().insert(RemoteAddr(addr));
     }
-    let (mut parts, body) = std::mem::replace(req, Request::new(Body::empty())).into_parts();
-    if let Ok(params) = RawPathParams::from_request_parts(&mut parts, &()).await {
-        let params = params
-            .iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect::<Vec<_>>();
-        if !params.is_empty() {
-            parts.extensions.insert(PathParams(params));
+    // Only a route with parameters (`{name}`, `{*rest}`) has values to copy: skip taking the
+    // request apart for the extractor on every other route.
+    let has_params = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_none_or(|path| path.as_str().contains('{'));
+    if has_params {
+        let (mut parts, body) = std::mem::replace(req, Request::new(Body::empty())).into_parts();
+        if let Ok(params) = RawPathParams::from_request_parts(&mut parts, &()).await {
+            let params = params
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<Vec<_>>();
+            if !params.is_empty() {
+                parts.extensions.insert(PathParams(params));
+            }
         }
+        *req = Request::from_parts(parts, body);
     }
-    parts.extensions.insert(context.clone());
-    *req = Request::from_parts(parts, body);
+    req.extensions_mut().insert(context.clone());
     RequestInfo {
         method: req.method().clone(),
         body_pending: req.version() < Version::HTTP_2 && !req.body().is_end_stream(),
         on_upgrade,
         remote_addr,
         context,
+    }
+}
+
+/// Gives the head of a request that may be hijacked storage of its own.
+///
+/// hyper parses the URI and the header values as slices of the connection's read buffer
+/// (8 to 16 KiB). A hijacking handler keeps its `Request` for as long as the connection lives
+/// (it is the handler's parameter, and the message loop runs in its scope), so those slices
+/// would pin that buffer to every WebSocket connection. Copying the head out costs a few
+/// hundred bytes once per upgrade, and the buffer goes when hyper lets go of the connection.
+fn detach_head(req: &mut Request<Body>) {
+    for value in req.headers_mut().values_mut() {
+        if let Ok(mut owned) = HeaderValue::from_bytes(value.as_bytes()) {
+            owned.set_sensitive(value.is_sensitive());
+            *value = owned;
+        }
+    }
+    let owned_uri = |uri: &Uri| Uri::try_from(uri.to_string()).ok();
+    if let Some(uri) = owned_uri(req.uri()) {
+        *req.uri_mut() = uri;
+    }
+    if let Some(OriginalUri(uri)) = req.extensions_mut().get_mut::<OriginalUri>() {
+        if let Some(owned) = owned_uri(uri) {
+            *uri = owned;
+        }
     }
 }
 
@@ -289,5 +402,44 @@ impl Future for InfallibleFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.0.as_mut().poll(cx).map(Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detach_head_copies_the_head_out_of_the_read_buffer() {
+        // hyper's parse: the URI and header values are slices of one read buffer.
+        let buffer = Bytes::from_static(b"/chat?x=1 dGhlIHNhbXBsZSBub25jZQ==");
+        let inside = |p: *const u8| buffer.as_ptr_range().contains(&p);
+        let mut req = Request::new(Body::empty());
+        *req.uri_mut() = Uri::from_maybe_shared(buffer.slice(0..9)).unwrap();
+        let key = HeaderValue::from_maybe_shared(buffer.slice(10..)).unwrap();
+        req.headers_mut().insert("sec-websocket-key", key);
+        let mut secret = HeaderValue::from_maybe_shared(buffer.slice(1..5)).unwrap();
+        secret.set_sensitive(true);
+        req.headers_mut().append("authorization", secret);
+        let original = OriginalUri(req.uri().clone());
+        req.extensions_mut().insert(original);
+        assert!(inside(
+            req.headers()["sec-websocket-key"].as_bytes().as_ptr()
+        ));
+        assert!(inside(req.uri().path().as_ptr()));
+
+        detach_head(&mut req);
+
+        let key = &req.headers()["sec-websocket-key"];
+        assert_eq!(key, "dGhlIHNhbXBsZSBub25jZQ==");
+        assert!(!inside(key.as_bytes().as_ptr()));
+        let secret = &req.headers()["authorization"];
+        assert_eq!(secret, "chat");
+        assert!(secret.is_sensitive() && !inside(secret.as_bytes().as_ptr()));
+        assert_eq!(req.uri(), "/chat?x=1");
+        assert!(!inside(req.uri().path().as_ptr()));
+        let OriginalUri(original) = req.extensions().get::<OriginalUri>().unwrap();
+        assert_eq!(original, "/chat?x=1");
+        assert!(!inside(original.path().as_ptr()));
     }
 }

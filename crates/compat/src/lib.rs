@@ -42,10 +42,12 @@
 //!
 //! # How a request runs
 //!
-//! The handler runs in a task of its own. The axum side resolves as soon as the handler commits
-//! the response head (first flush, a body larger than the 4 KiB buffer, a hijack, or return),
-//! so a handler can stream for as long as it likes, and a hijack works: hyper completes an
-//! upgrade only after the response was handed to it.
+//! The axum side resolves as soon as the handler commits the response head (first flush, a body
+//! larger than the 4 KiB buffer, a hijack, or return). A handler that is still running then
+//! goes on in a task of its own, so it can stream for as long as it likes, and a hijack works:
+//! hyper completes an upgrade only after the response was handed to it. Until then the handler
+//! runs inside the response future, so the common handler that writes a small body and returns
+//! costs no task spawn (as much as a native axum handler).
 //!
 //! * A handler that panics before committing the head produces `500 Internal Server Error`;
 //!   after, the connection is aborted (a chunked body is never terminated cleanly). The

@@ -17,7 +17,8 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
-use http::StatusCode;
+use bytes::Bytes;
+use http::{Response, StatusCode};
 
 use crate::close::{CloseCode, CloseError};
 
@@ -64,8 +65,13 @@ enum Kind {
     Timeout,
     /// The server rejected an upgrade request and answered with `status`.
     Handshake { status: StatusCode, reason: String },
-    /// The client got an unacceptable handshake response.
-    BadHandshake { reason: String },
+    /// The client got an unacceptable handshake response; `response` is
+    /// that response (boxed: it is large and the kind is rare) when one was
+    /// read.
+    BadHandshake {
+        reason: String,
+        response: Option<Box<Response<Bytes>>>,
+    },
     /// A value could not be encoded or decoded as JSON.
     Json,
     /// Taking over the HTTP connection failed.
@@ -155,21 +161,43 @@ impl Error {
     }
 
     /// gorilla's `ErrBadHandshake`: the server's handshake response was not
-    /// acceptable. `reason` says why and may be empty.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the Dialer, being written, reports bad handshakes"
-        )
-    )]
+    /// acceptable (or not HTTP at all). `reason` says why and may be empty.
     pub(crate) fn bad_handshake(reason: impl Into<String>) -> Self {
         Self::new(
             Kind::BadHandshake {
                 reason: reason.into(),
+                response: None,
             },
             None,
         )
+    }
+
+    /// [`bad_handshake`](Self::bad_handshake) with the response that was
+    /// refused, kept for [`response`](Self::response): gorilla returns it
+    /// beside `ErrBadHandshake` so callers can follow redirects or
+    /// authenticate.
+    pub(crate) fn bad_handshake_response(
+        reason: impl Into<String>,
+        response: Response<Bytes>,
+    ) -> Self {
+        Self::new(
+            Kind::BadHandshake {
+                reason: reason.into(),
+                response: Some(Box::new(response)),
+            },
+            None,
+        )
+    }
+
+    /// A client bad handshake ([`bad_handshake`](Self::bad_handshake)) with
+    /// the refused `response` attached; any other error is returned as is.
+    pub(crate) fn with_response(self, response: Response<Bytes>) -> Self {
+        match self.kind() {
+            Kind::BadHandshake { reason, .. } => {
+                Self::bad_handshake_response(reason.clone(), response)
+            }
+            _ => self,
+        }
     }
 
     /// JSON encoding or decoding failed.
@@ -277,10 +305,47 @@ impl Error {
         )
     }
 
-    /// The HTTP status of the error response sent for a failed upgrade.
+    /// The HTTP status of the error response sent for a failed upgrade
+    /// (server side). For a [`Dialer`](crate::Dialer) whose handshake failed,
+    /// the status the server answered with is in
+    /// [`response`](Self::response).
     pub fn status(&self) -> Option<StatusCode> {
         match self.kind() {
             Kind::Handshake { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The server's response to a [`Dialer`](crate::Dialer)'s handshake that
+    /// was refused (gorilla returns it beside `ErrBadHandshake`): status,
+    /// headers and the start of the body (at most
+    /// [`Dialer::MAX_ERROR_BODY`](crate::Dialer::MAX_ERROR_BODY) bytes), so
+    /// the caller can follow a redirect or authenticate and retry.
+    ///
+    /// `None` for every other error, and for a bad handshake whose response
+    /// could not be parsed as HTTP.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// match websocket::Dialer::new().dial("ws://example.com/chat", None).await {
+    ///     Ok((conn, _response)) => drop(conn),
+    ///     Err(err) => match err.response() {
+    ///         Some(r) if r.status() == http::StatusCode::UNAUTHORIZED => {
+    ///             let challenge = r.headers().get(http::header::WWW_AUTHENTICATE);
+    ///             println!("log in first: {challenge:?}");
+    ///         }
+    ///         Some(r) => println!("refused with {}: {:?}", r.status(), r.body()),
+    ///         None => println!("dial: {err}"),
+    ///     },
+    /// }
+    /// # }
+    /// ```
+    pub fn response(&self) -> Option<&Response<Bytes>> {
+        match self.kind() {
+            Kind::BadHandshake {
+                response: Some(response),
+                ..
+            } => Some(response),
             _ => None,
         }
     }
@@ -334,10 +399,10 @@ impl fmt::Display for Error {
             Kind::Closed(close) => fmt::Display::fmt(close, f)?,
             Kind::Timeout => f.write_str("websocket: i/o timeout")?,
             Kind::Handshake { reason, .. } => f.write_str(reason)?,
-            Kind::BadHandshake { reason } if reason.is_empty() => {
+            Kind::BadHandshake { reason, .. } if reason.is_empty() => {
                 f.write_str("websocket: bad handshake")?;
             }
-            Kind::BadHandshake { reason } => write!(f, "websocket: bad handshake: {reason}")?,
+            Kind::BadHandshake { reason, .. } => write!(f, "websocket: bad handshake: {reason}")?,
             Kind::Json => f.write_str("websocket: JSON error")?,
             Kind::Hijack => f.write_str("websocket: hijack failed")?,
         }
@@ -462,6 +527,16 @@ mod tests {
             ),
             ("bad_handshake", Error::bad_handshake("")),
             (
+                "bad_handshake_response",
+                Error::bad_handshake_response(
+                    "unexpected status 403 Forbidden",
+                    Response::builder()
+                        .status(StatusCode::FORBIDDEN)
+                        .body(Bytes::from_static(b"go away"))
+                        .unwrap(),
+                ),
+            ),
+            (
                 "json",
                 Error::json(serde_json::from_str::<u8>("x").unwrap_err()),
             ),
@@ -490,7 +565,7 @@ mod tests {
             let held: Vec<_> = truths.iter().filter(|(_, t)| *t).map(|(n, _)| *n).collect();
             let expected = match name {
                 "closed" | "connection_closed" => "close",
-                "bad_handshake" => "handshake",
+                "bad_handshake" | "bad_handshake_response" => "handshake",
                 other => other,
             };
             assert_eq!(held, [expected], "{name}");
@@ -620,6 +695,29 @@ mod tests {
         );
         assert_eq!(Error::bad_handshake("x").status(), None);
         assert_eq!(Error::timeout().status(), None);
+    }
+
+    #[test]
+    fn response_only_for_client_bad_handshakes_that_read_one() {
+        let err = all_kinds()
+            .into_iter()
+            .find(|(name, _)| *name == "bad_handshake_response")
+            .unwrap()
+            .1;
+        let response = err.response().expect("response kept");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(response.body(), "go away");
+        assert_eq!(
+            err.to_string(),
+            "websocket: bad handshake: unexpected status 403 Forbidden"
+        );
+        // The server-side status is not the client's.
+        assert_eq!(err.status(), None);
+        for (name, err) in all_kinds() {
+            if name != "bad_handshake_response" {
+                assert!(err.response().is_none(), "{name}");
+            }
+        }
     }
 
     #[test]

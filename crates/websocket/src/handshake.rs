@@ -127,61 +127,82 @@ pub(crate) type ExtensionParams = Vec<(String, Option<String>)>;
 /// unterminated quoted-string are malformed (gorilla reads them as an empty
 /// value). Whether a quoted value is itself a token, as RFC 6455 requires, is
 /// left to the extension's negotiation.
-#[allow(
-    dead_code,
-    reason = "used by the permessage-deflate negotiation, which is not written yet"
-)]
+///
+/// This lenient reading suits a server, which only ever declines what it
+/// cannot read; a client judging the server's answer uses
+/// [`parse_extensions_strict`].
 pub(crate) fn parse_extensions(headers: &HeaderMap) -> Vec<(String, ExtensionParams)> {
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let mut result = Vec::new();
-    'lines: for line in headers.get_all(header::SEC_WEBSOCKET_EXTENSIONS) {
-        let mut s = line.as_bytes();
-        loop {
-            s = skip_space(s);
-            if let Some(after_comma) = s.strip_prefix(b",") {
-                // An empty list element.
-                s = after_comma;
-                continue;
-            }
-            if s.is_empty() {
-                continue 'lines;
-            }
-            let (name, rest) = next_token(s);
-            if name.is_empty() {
-                continue 'lines;
-            }
-            s = rest;
-            let mut params = Vec::new();
-            loop {
-                s = skip_space(s);
-                let Some(after_semi) = s.strip_prefix(b";") else {
-                    break;
-                };
-                let (param, rest) = next_token(skip_space(after_semi));
-                if param.is_empty() {
-                    continue 'lines;
-                }
-                s = skip_space(rest);
-                let mut value = None;
-                if let Some(after_eq) = s.strip_prefix(b"=") {
-                    let Some((v, rest)) = next_token_or_quoted(skip_space(after_eq)) else {
-                        continue 'lines;
-                    };
-                    value = Some(text(&v));
-                    s = skip_space(rest);
-                }
-                if !(s.is_empty() || s[0] == b',' || s[0] == b';') {
-                    continue 'lines;
-                }
-                params.push((text(param), value));
-            }
-            if !(s.is_empty() || s[0] == b',') {
-                continue 'lines;
-            }
-            result.push((text(name), params));
-        }
+    for line in headers.get_all(header::SEC_WEBSOCKET_EXTENSIONS) {
+        parse_extension_line(line.as_bytes(), &mut result);
     }
     result
+}
+
+/// [`parse_extensions`], except that any malformed line makes the whole
+/// header unreadable (`None`): a client must not guess at which extensions a
+/// server agreed to (RFC 6455 section 4.1).
+pub(crate) fn parse_extensions_strict(
+    headers: &HeaderMap,
+) -> Option<Vec<(String, ExtensionParams)>> {
+    let mut result = Vec::new();
+    for line in headers.get_all(header::SEC_WEBSOCKET_EXTENSIONS) {
+        if !parse_extension_line(line.as_bytes(), &mut result) {
+            return None;
+        }
+    }
+    Some(result)
+}
+
+/// Appends the extensions of one header line to `out`; returns `false` when
+/// the line is malformed (the extensions before the malformed one are kept).
+fn parse_extension_line(line: &[u8], out: &mut Vec<(String, ExtensionParams)>) -> bool {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut s = line;
+    loop {
+        s = skip_space(s);
+        if let Some(after_comma) = s.strip_prefix(b",") {
+            // An empty list element.
+            s = after_comma;
+            continue;
+        }
+        if s.is_empty() {
+            return true;
+        }
+        let (name, rest) = next_token(s);
+        if name.is_empty() {
+            return false;
+        }
+        s = rest;
+        let mut params = Vec::new();
+        loop {
+            s = skip_space(s);
+            let Some(after_semi) = s.strip_prefix(b";") else {
+                break;
+            };
+            let (param, rest) = next_token(skip_space(after_semi));
+            if param.is_empty() {
+                return false;
+            }
+            s = skip_space(rest);
+            let mut value = None;
+            if let Some(after_eq) = s.strip_prefix(b"=") {
+                let Some((v, rest)) = next_token_or_quoted(skip_space(after_eq)) else {
+                    return false;
+                };
+                value = Some(text(&v));
+                s = skip_space(rest);
+            }
+            if !(s.is_empty() || s[0] == b',' || s[0] == b';') {
+                return false;
+            }
+            params.push((text(param), value));
+        }
+        if !(s.is_empty() || s[0] == b',') {
+            return false;
+        }
+        out.push((text(name), params));
+    }
 }
 
 /// Whether `r` asks for a WebSocket (gorilla's `IsWebSocketUpgrade`).
@@ -510,6 +531,29 @@ mod tests {
             [ext("good", &[]), ext("e", &[]), ext("f", &[])]
         );
         assert!(parse_extensions(&HeaderMap::new()).is_empty());
+    }
+
+    #[test]
+    fn strict_extensions_refuse_any_malformed_line() {
+        let good = headers(&[
+            ("sec-websocket-extensions", "permessage-deflate; a=1"),
+            ("sec-websocket-extensions", "x"),
+        ]);
+        assert_eq!(
+            parse_extensions_strict(&good).unwrap(),
+            [
+                ext("permessage-deflate", &[("a", Some("1"))]),
+                ext("x", &[])
+            ]
+        );
+        assert_eq!(parse_extensions_strict(&HeaderMap::new()).unwrap(), []);
+        for bad in ["good, bad;=1", "a; p=", "b; p=\"open", "c d", ";nameless"] {
+            let h = headers(&[
+                ("sec-websocket-extensions", "permessage-deflate"),
+                ("sec-websocket-extensions", bad),
+            ]);
+            assert!(parse_extensions_strict(&h).is_none(), "{bad}");
+        }
     }
 
     #[test]

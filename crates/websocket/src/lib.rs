@@ -65,24 +65,30 @@
 //! (RFC 8441, `200`), through the same [`Upgrader::upgrade`] call.
 
 mod close;
+mod compression;
 mod conn;
+mod dialer;
 mod error;
 mod frame;
 mod handshake;
 mod mask;
 mod message;
 mod pool;
+mod prepared;
 mod stream;
 mod upgrader;
 mod utf8;
 
 pub use close::{CloseCode, CloseError, format_close_message};
+pub use compression::CompressionOptions;
 pub use conn::{
     CloseHandler, Conn, ConnHandle, HandlerFuture, MessageReader, MessageWriter, PingHandler,
     PongHandler,
 };
+pub use dialer::{DialFuture, Dialer, NetDial};
 pub use error::{Error, is_close_error, is_unexpected_close_error};
 pub use handshake::{is_websocket_upgrade, subprotocols};
 pub use message::MessageType;
 pub use pool::BufferPool;
+pub use prepared::PreparedMessage;
 pub use upgrader::{CheckOrigin, ErrorHook, HandshakeRequest, Upgrader};

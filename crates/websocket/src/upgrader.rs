@@ -41,7 +41,8 @@ use http::{
 };
 
 use crate::{
-    BufferPool, Conn, Error,
+    BufferPool, CompressionOptions, Conn, Error,
+    compression::{self, Negotiated},
     conn::{ConnConfig, Role},
     handshake,
 };
@@ -224,10 +225,17 @@ pub struct Upgrader {
     /// A hook must validate the origin carefully to prevent cross-site request
     /// forgery.
     pub check_origin: Option<CheckOrigin>,
-    /// Whether to negotiate per-message compression (RFC 7692) when the client
-    /// offers it. Not implemented yet: with or without it, no extension is
-    /// negotiated.
+    /// Whether to negotiate per-message compression (RFC 7692,
+    /// `permessage-deflate`) when the client offers it (gorilla's
+    /// `EnableCompression`). The first acceptable offer is answered according to
+    /// [`compression`](Self::compression); malformed offers are declined, never
+    /// failing the handshake. See the [`compression` docs](crate::CompressionOptions).
     pub enable_compression: bool,
+    /// How to compress when compression is negotiated: context takeover and
+    /// window size in each direction, level, and the size under which messages
+    /// go out uncompressed. Unlike gorilla, which never keeps context, the
+    /// default keeps it whenever the client agrees.
+    pub compression: CompressionOptions,
 }
 
 impl Default for Upgrader {
@@ -241,6 +249,7 @@ impl Default for Upgrader {
             error: None,
             check_origin: None,
             enable_compression: false,
+            compression: CompressionOptions::default(),
         }
     }
 }
@@ -260,6 +269,7 @@ impl fmt::Debug for Upgrader {
                 &format_args!("{}", hook(self.check_origin.is_some())),
             )
             .field("enable_compression", &self.enable_compression)
+            .field("compression", &self.compression)
             .finish()
     }
 }
@@ -278,6 +288,8 @@ enum Next<'a> {
 /// A request that passed every check.
 struct Accepted {
     subprotocol: String,
+    /// The permessage-deflate parameters answered, if any.
+    compression: Option<Negotiated>,
     remote_addr: Option<SocketAddr>,
     /// The writer's headers before the handshake headers were added, restored
     /// if hijacking fails so the error response does not carry them.
@@ -384,6 +396,20 @@ impl Upgrader {
         self
     }
 
+    /// Sets [`compression`](Self::compression) (it takes effect with
+    /// [`enable_compression`](Self::enable_compression)).
+    pub fn compression_options(mut self, options: CompressionOptions) -> Self {
+        self.compression = options;
+        self
+    }
+
+    /// Sets the compression [`threshold`](CompressionOptions::threshold): data
+    /// messages shorter than `bytes` are sent uncompressed.
+    pub fn compression_threshold(mut self, bytes: usize) -> Self {
+        self.compression.threshold = bytes;
+        self
+    }
+
     /// Upgrades the request to a WebSocket connection (gorilla's `Upgrade`).
     ///
     /// `response_headers` go out with the `101 Switching Protocols` response:
@@ -400,7 +426,7 @@ impl Upgrader {
     /// than [`handshake_timeout`](Self::handshake_timeout).
     ///
     /// The request is only read in this call, not in the returned future (see
-    /// the [module docs](self)), so `&r` may be a temporary.
+    /// the [`Upgrader`] docs), so `&r` may be a temporary.
     ///
     /// # Cancel safety
     ///
@@ -444,8 +470,10 @@ impl Upgrader {
 
         let extended_connect = handshake::is_extended_connect(r.method(), r.version(), r.uri());
         let subprotocol = self.select_subprotocol(r.headers(), response_headers.as_ref());
-        // Compression negotiation is not written yet: never answer an
-        // extension, so an `enable_compression` upgrader still connects.
+        let compression = self
+            .enable_compression
+            .then(|| compression::server_negotiate(r.headers(), &self.compression))
+            .flatten();
 
         let saved_headers = w.headers().clone();
         let headers = w.headers_mut();
@@ -467,6 +495,10 @@ impl Upgrader {
             headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
             headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
         }
+        let compression = compression.map(|(negotiated, answer)| {
+            headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, answer);
+            negotiated
+        });
         let subprotocol = match HeaderValue::try_from(subprotocol.as_str()) {
             Ok(value) if !subprotocol.is_empty() => {
                 headers.insert(header::SEC_WEBSOCKET_PROTOCOL, value);
@@ -479,6 +511,7 @@ impl Upgrader {
             w,
             accepted: Box::new(Accepted {
                 subprotocol,
+                compression,
                 remote_addr: r.remote_addr(),
                 saved_headers,
                 request: self.error.as_ref().map(|_| r.to_parts()),
@@ -622,19 +655,20 @@ impl Upgrader {
                 return Err(err);
             }
         };
-        Ok(self.wrap(io, accepted.subprotocol, accepted.remote_addr))
+        Ok(self.wrap(io, &accepted))
     }
 
-    fn wrap(&self, io: Hijacked, subprotocol: String, remote_addr: Option<SocketAddr>) -> Conn {
-        let io = io.with_addrs(None, remote_addr);
+    fn wrap(&self, io: Hijacked, accepted: &Accepted) -> Conn {
+        let io = io.with_addrs(None, accepted.remote_addr);
         let config = ConnConfig {
             role: Role::Server,
-            subprotocol,
+            subprotocol: accepted.subprotocol.clone(),
             read_buffer_size: self.read_buffer_size,
             write_buffer_size: self.write_buffer_size,
             write_buffer_pool: self.write_buffer_pool.clone(),
             local_addr: io.local_addr(),
             remote_addr: io.remote_addr(),
+            compression: accepted.compression,
         };
         Conn::new(io, config)
     }
@@ -918,16 +952,50 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn compression_enabled_answers_no_extension() {
-        let r = valid()
-            .header(
-                "sec-websocket-extensions",
-                "permessage-deflate; client_max_window_bits",
+    async fn compression_is_answered_only_when_enabled() {
+        let offer = |u: &Upgrader, extensions: &'static str| {
+            let r = valid()
+                .header("sec-websocket-extensions", extensions)
+                .body(())
+                .unwrap();
+            let (rec, accepted) = accept(u, r, None);
+            let answer = rec
+                .headers()
+                .get("sec-websocket-extensions")
+                .map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(answer.is_some(), accepted.compression.is_some());
+            answer
+        };
+        let chrome = "permessage-deflate; client_max_window_bits";
+        assert_eq!(offer(&Upgrader::new(), chrome), None);
+        let u = Upgrader::new().enable_compression(true);
+        assert_eq!(offer(&u, chrome).as_deref(), Some("permessage-deflate"));
+        // A malformed first offer is declined and the next one answered.
+        assert_eq!(
+            offer(
+                &u,
+                "permessage-deflate; bogus, permessage-deflate; server_no_context_takeover"
             )
-            .body(())
-            .unwrap();
-        let (rec, _) = accept(&Upgrader::new().enable_compression(true), r, None);
-        assert!(!rec.headers().contains_key("sec-websocket-extensions"));
+            .as_deref(),
+            Some("permessage-deflate; server_no_context_takeover")
+        );
+        assert_eq!(
+            offer(&u, "permessage-deflate; server_max_window_bits=99"),
+            None
+        );
+        assert_eq!(offer(&u, "x-webkit-deflate-frame"), None);
+        // The options shape the answer.
+        let u = u.compression_options(crate::CompressionOptions {
+            server_max_window_bits: 10,
+            ..crate::CompressionOptions::no_context_takeover()
+        });
+        assert_eq!(
+            offer(&u, chrome).as_deref(),
+            Some(
+                "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+                 server_max_window_bits=10"
+            )
+        );
     }
 
     #[test]
@@ -1212,7 +1280,8 @@ mod tests {
             .subprotocols(vec![String::from("a"), String::from("b")])
             .check_origin(|_| true)
             .error(|w, _, status, _| Box::pin(compat::http_error(w, "x", status)))
-            .enable_compression(true);
+            .enable_compression(true)
+            .compression_threshold(100);
         let clone = u.clone();
         assert_eq!(clone.handshake_timeout, Some(Duration::from_secs(1)));
         assert_eq!(
@@ -1226,7 +1295,10 @@ mod tests {
             "Upgrader { handshake_timeout: Some(1s), read_buffer_size: 1024, \
              write_buffer_size: 2048, write_buffer_pool: Some(BufferPool), \
              subprotocols: [\"a\", \"b\"], error: Some(..), check_origin: Some(..), \
-             enable_compression: true }"
+             enable_compression: true, compression: CompressionOptions { \
+             server_context_takeover: true, client_context_takeover: true, \
+             server_max_window_bits: 15, client_max_window_bits: 15, level: 1, \
+             threshold: 100 } }"
         );
         assert!(format!("{:?}", Upgrader::new()).contains("error: None, check_origin: None"));
     }

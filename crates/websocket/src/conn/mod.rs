@@ -33,7 +33,10 @@ pub use handlers::{CloseHandler, HandlerFuture, PingHandler, PongHandler};
 pub use read::MessageReader;
 pub use write::{ConnHandle, MessageWriter};
 
-use crate::{BufferPool, CloseCode, Error, MessageType};
+use crate::{
+    BufferPool, CloseCode, Error, MessageType, PreparedMessage,
+    compression::{Deflater, Inflater, Negotiated},
+};
 use handlers::Handlers;
 use read::Reader;
 
@@ -59,9 +62,13 @@ pub(crate) struct ConnConfig {
     pub(crate) write_buffer_pool: Option<Arc<dyn BufferPool>>,
     pub(crate) local_addr: Option<SocketAddr>,
     pub(crate) remote_addr: Option<SocketAddr>,
+    /// permessage-deflate as negotiated, `None` when the connection is uncompressed. Both
+    /// roles use it: the deflater follows this side's sending parameters (`server_*` on a
+    /// server, `client_*` on a client), the inflater the peer's.
+    pub(crate) compression: Option<Negotiated>,
 }
 
-/// A WebSocket connection (gorilla's `*Conn`). See the [module docs](self).
+/// A WebSocket connection (gorilla's `*Conn`). See the [crate docs](crate).
 ///
 /// Methods take `&self`; share a `Conn` between a read task and a write task with an `Arc`,
 /// or give the write task a [`ConnHandle`]. Dropping the `Conn` (and its handles) closes the
@@ -96,12 +103,21 @@ impl Conn {
         }
         let (read_half, write_half) = io.into_split();
         let shared = Arc::new(shared::Shared::new());
+        let write_compression = config.compression.map(|c| write::WriteCompression {
+            deflater: Deflater::new(c.sending(config.role)),
+            level: c.level,
+            threshold: c.threshold,
+        });
+        let inflater = config
+            .compression
+            .map(|c| Inflater::new(c.receiving(config.role)));
         let handle = ConnHandle::new(
             write_half,
             config.role,
             shared,
             config.write_buffer_size,
             config.write_buffer_pool,
+            write_compression,
         );
         let handlers = Arc::new(Handlers::new(handle.clone()));
         let reader = Reader::new(
@@ -110,6 +126,7 @@ impl Conn {
             config.read_buffer_size,
             handlers.clone(),
             handle.clone(),
+            inflater,
         );
         Conn {
             reader: Arc::new(Mutex::new(reader)),
@@ -129,6 +146,11 @@ impl Conn {
     pub async fn read_message(&self) -> Result<(MessageType, Bytes), Error> {
         let mut reader = self.reader.lock().await;
         let message_type = poll_fn(|cx| reader.poll_next_message(cx)).await?;
+        if reader.message_compressed() {
+            let mut inflated = Vec::new();
+            poll_fn(|cx| reader.poll_read_inflated(cx, &mut inflated)).await?;
+            return Ok((message_type, Bytes::from(inflated)));
+        }
         let mut collected: Option<BytesMut> = None;
         let data = poll_fn(|cx| reader.poll_read_rest(cx, &mut collected)).await?;
         Ok((message_type, data))
@@ -165,6 +187,24 @@ impl Conn {
     /// Serializes `value` as JSON and writes it as a text message (gorilla's `WriteJSON`).
     pub async fn write_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), Error> {
         self.handle.write_json(value).await
+    }
+
+    /// Writes a prepared message (gorilla's `WritePreparedMessage`); see
+    /// [`ConnHandle::write_prepared_message`].
+    pub async fn write_prepared_message(&self, message: &PreparedMessage) -> Result<(), Error> {
+        self.handle.write_prepared_message(message).await
+    }
+
+    /// Sets whether later data messages are compressed (gorilla's `EnableWriteCompression`);
+    /// see [`ConnHandle::enable_write_compression`].
+    pub fn enable_write_compression(&self, enable: bool) {
+        self.handle.enable_write_compression(enable);
+    }
+
+    /// Sets the compression level of later data messages (gorilla's `SetCompressionLevel`);
+    /// see [`ConnHandle::set_compression_level`].
+    pub fn set_compression_level(&self, level: i32) -> Result<(), Error> {
+        self.handle.set_compression_level(level)
     }
 
     /// Writes a control message (gorilla's `WriteControl`); see [`ConnHandle::write_control`].
@@ -305,3 +345,6 @@ impl Conn {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod deflate_tests;

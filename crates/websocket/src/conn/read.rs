@@ -6,6 +6,11 @@
 //! zero-filled). A frame's payload is unmasked and UTF-8-checked in place as it arrives, so an
 //! invalid text message fails as soon as its bad byte is seen, and a whole-frame message is
 //! handed out with `split_to`, without a copy.
+//!
+//! A compressed message (RSV1 on its first frame, permessage-deflate) is inflated straight
+//! out of that buffer as its bytes arrive, in bounded steps: into the caller's buffer when
+//! streaming, into a growing `Vec` capped at the read limit for `read_message`. UTF-8 is then
+//! checked on the inflated bytes, and the read limit counts them as they are produced.
 
 use std::{
     future::Future,
@@ -29,6 +34,7 @@ use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use crate::{
     CloseCode, CloseError, Error, MessageType,
     close::parse_close_payload,
+    compression::{Inflater, TRAILER},
     conn::{ConnHandle, HandlerFuture, Role, handlers::Handlers, shared::Shared},
     frame::{check_header, parse_header},
     mask::apply_mask,
@@ -57,9 +63,39 @@ struct Frame {
 /// The data message being delivered.
 struct Message {
     message_type: MessageType,
+    /// Payload bytes announced so far, as sent (compressed or not).
     len: u64,
     utf8: Option<Utf8Validator>,
+    /// RSV1 was set: the payload is a raw deflate stream.
+    compressed: bool,
+    /// Bytes inflated so far (compressed messages).
+    inflated: u64,
+    /// The final frame was consumed; what remains is feeding the trailer (compressed).
+    last_frame_done: bool,
+    /// How much of [`TRAILER`] was fed to the inflater.
+    trailer_fed: usize,
 }
+
+/// Where inflated bytes go.
+enum Sink<'a, 'b> {
+    /// `read_message`: the whole message, grown up to the read limit.
+    Collect(&'a mut Vec<u8>),
+    /// `MessageReader`: the caller's buffer; return as soon as anything was produced.
+    Stream(&'a mut ReadBuf<'b>),
+    /// Skipping an unread message: inflated only to keep the inflater's window in step.
+    Discard,
+}
+
+/// What one step of inflating produced.
+enum Inflated {
+    /// The message is complete.
+    Ended,
+    /// Output is waiting for a `Stream` caller.
+    Produced,
+}
+
+/// The stack buffer used to inflate messages that are being skipped.
+const DISCARD_CHUNK: usize = 4096;
 
 pub(crate) struct Reader {
     io: HijackedReadHalf,
@@ -78,6 +114,8 @@ pub(crate) struct Reader {
     handle: ConnHandle,
     deadline: Option<(Instant, Pin<Box<Sleep>>)>,
     closed: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// permessage-deflate's decompressor, when negotiated.
+    inflater: Option<Inflater>,
 }
 
 impl Reader {
@@ -87,6 +125,7 @@ impl Reader {
         read_buffer_size: usize,
         handlers: Arc<Handlers>,
         handle: ConnHandle,
+        inflater: Option<Inflater>,
     ) -> Self {
         let read_buffer_size = match read_buffer_size {
             0 => DEFAULT_READ_BUFFER_SIZE,
@@ -109,6 +148,7 @@ impl Reader {
             handlers,
             handle,
             deadline: None,
+            inflater,
         }
     }
 
@@ -197,7 +237,7 @@ impl Reader {
                 Err(e) => return self.poll_fail(cx, e),
             };
             let expect_masked = self.role == Role::Server;
-            if let Err(e) = check_header(&header, expect_masked, false) {
+            if let Err(e) = check_header(&header, expect_masked, self.inflater.is_some()) {
                 return self.poll_fail(cx, e);
             }
             if let OpCode::Control(control) = header.opcode {
@@ -238,6 +278,10 @@ impl Reader {
                     message_type,
                     len: 0,
                     utf8: (message_type == MessageType::Text).then(Utf8Validator::new),
+                    compressed: header.rsv1,
+                    inflated: 0,
+                    last_frame_done: false,
+                    trailer_fed: 0,
                 });
             }
             let message = self.message.as_mut().expect("message in progress");
@@ -285,7 +329,8 @@ impl Reader {
             if let Some(key) = frame.mask {
                 apply_mask(fresh, key, (frame.consumed as usize) + frame.processed);
             }
-            if let Some(utf8) = message.utf8.as_mut() {
+            // A compressed message's text is checked once inflated.
+            if let (Some(utf8), false) = (message.utf8.as_mut(), message.compressed) {
                 utf8.feed(fresh).map_err(|_| invalid_utf8())?;
             }
             frame.processed = arrived;
@@ -324,6 +369,187 @@ impl Reader {
         self.frame.as_ref().is_none_or(|f| f.remaining == 0)
     }
 
+    /// Whether the message being delivered is compressed.
+    pub(crate) fn message_compressed(&self) -> bool {
+        self.message.as_ref().is_some_and(|m| m.compressed)
+    }
+
+    /// Inflates the current (compressed) message into `sink` as its frames arrive, until
+    /// it ends, or, for [`Sink::Stream`], until some output is ready or the caller's buffer
+    /// is full.
+    ///
+    /// Every step is bounded: input is what already arrived, output is at most the space
+    /// offered, and a `Collect` buffer grows only up to the read limit plus one byte (the
+    /// byte that proves the limit was exceeded).
+    fn poll_inflate(
+        &mut self,
+        cx: &mut Context<'_>,
+        sink: &mut Sink<'_, '_>,
+    ) -> Poll<Result<Inflated, Error>> {
+        loop {
+            ready!(self.poll_pending(cx))?;
+            let Some(message) = self.message.as_ref() else {
+                return Poll::Ready(Ok(Inflated::Ended));
+            };
+            let feeding_trailer = message.last_frame_done;
+            if !feeding_trailer {
+                if self.frame.is_none() {
+                    ready!(self.poll_next_data_frame(cx))?;
+                    continue;
+                }
+                if let Err(e) = self.process_arrived() {
+                    return self.poll_fail(cx, e);
+                }
+                let processed = self.frame.as_ref().map_or(0, |f| f.processed);
+                if processed == 0 {
+                    if !self.frame_exhausted() {
+                        if let Err(e) = ready!(self.poll_read_more(cx, 1)) {
+                            return self.poll_fail(cx, e);
+                        }
+                        continue;
+                    }
+                    let fin = self.frame.take().is_some_and(|f| f.fin);
+                    if fin {
+                        let message = self.message.as_mut().expect("message in progress");
+                        message.last_frame_done = true;
+                        // An empty compressed message may come as no bytes at all rather
+                        // than the single 0x00 RFC 7692 7.2.3.6 shows; either way it is
+                        // empty, and the inflater must not see a lone trailer.
+                        if message.len == 0 {
+                            message.trailer_fed = TRAILER.len();
+                        }
+                    }
+                    continue;
+                }
+            }
+            let message = self.message.as_mut().expect("message in progress");
+            if feeding_trailer && message.trailer_fed == TRAILER.len() && message.len == 0 {
+                return match self.finish_compressed() {
+                    Ok(()) => Poll::Ready(Ok(Inflated::Ended)),
+                    Err(e) => self.poll_fail(cx, e),
+                };
+            }
+            let input: &[u8] = if feeding_trailer {
+                &TRAILER[message.trailer_fed..]
+            } else {
+                let processed = self.frame.as_ref().map_or(0, |f| f.processed);
+                &self.buf[..processed]
+            };
+            let inflater = self
+                .inflater
+                .as_mut()
+                .expect("RSV1 is only accepted with deflate");
+            let allowed = self
+                .shared
+                .read_limit()
+                .saturating_sub(message.inflated)
+                .saturating_add(1);
+            let step = match sink {
+                Sink::Collect(out) => {
+                    let start = out.len();
+                    if out.capacity() == start {
+                        let grow = start.max(DISCARD_CHUNK) as u64;
+                        out.reserve_exact(grow.min(allowed) as usize);
+                    }
+                    inflater
+                        .inflate_vec(input, out)
+                        .map(|(used, made)| (used, made, out.len() < out.capacity(), start))
+                }
+                Sink::Stream(out) => {
+                    let start = out.filled().len();
+                    let room = (out.remaining() as u64).min(allowed) as usize;
+                    let dst = &mut out.initialize_unfilled_to(room)[..room];
+                    match inflater.inflate(input, dst) {
+                        Ok((used, made)) => {
+                            out.advance(made);
+                            Ok((used, made, made < room, start))
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Sink::Discard => {
+                    let mut scratch = [0u8; DISCARD_CHUNK];
+                    let room = (DISCARD_CHUNK as u64).min(allowed) as usize;
+                    inflater
+                        .inflate(input, &mut scratch[..room])
+                        .and_then(|(used, made)| {
+                            if let Some(utf8) = message.utf8.as_mut() {
+                                utf8.feed(&scratch[..made]).map_err(|_| invalid_utf8())?;
+                            }
+                            Ok((used, made, made < room, 0))
+                        })
+                }
+            };
+            let (used, made, room_left, start) = match step {
+                Ok(step) => step,
+                Err(e) => return self.poll_fail(cx, e),
+            };
+            // Account for the output: the read limit, then UTF-8 on what is new.
+            message.inflated += made as u64;
+            if message.inflated > self.shared.read_limit() {
+                return self.poll_fail(cx, Error::read_limit());
+            }
+            if let Some(utf8) = message.utf8.as_mut() {
+                let fresh = match sink {
+                    Sink::Collect(out) => &out[start..],
+                    Sink::Stream(out) => &out.filled()[start..],
+                    Sink::Discard => &[][..],
+                };
+                if let Err(()) = utf8.feed(fresh).map_err(|_| ()) {
+                    return self.poll_fail(cx, invalid_utf8());
+                }
+            }
+            // Consume the input.
+            if feeding_trailer {
+                message.trailer_fed += used;
+                if message.trailer_fed == TRAILER.len() && room_left {
+                    if let Err(e) = self.finish_compressed() {
+                        return self.poll_fail(cx, e);
+                    }
+                    return Poll::Ready(Ok(Inflated::Ended));
+                }
+            } else {
+                let frame = self.frame.as_mut().expect("frame in progress");
+                frame.processed -= used;
+                frame.remaining -= used as u64;
+                frame.consumed += used as u64;
+                self.buf.advance(used);
+            }
+            if let Sink::Stream(out) = sink {
+                if made > 0 || out.remaining() == 0 {
+                    return Poll::Ready(Ok(Inflated::Produced));
+                }
+            }
+        }
+    }
+
+    /// Ends a compressed message whose output is complete.
+    fn finish_compressed(&mut self) -> Result<(), Error> {
+        let message = self.message.take().expect("message in progress");
+        if let Some(inflater) = self.inflater.as_mut() {
+            inflater.end_message();
+        }
+        if let Some(mut utf8) = message.utf8 {
+            utf8.finish().map_err(|_| invalid_utf8())?;
+        }
+        if self.buf.is_empty() && self.buf.capacity() > KEEP_BUFFER_MAX {
+            self.buf = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    /// Collects the rest of the current compressed message, inflated, into `out`.
+    pub(crate) fn poll_read_inflated(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> Poll<Result<(), Error>> {
+        match ready!(self.poll_inflate(cx, &mut Sink::Collect(out))) {
+            Ok(_) => Poll::Ready(Ok(())),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
     /// Skips the rest of an unread message, then starts the next one.
     pub(crate) fn poll_next_message(
         &mut self,
@@ -347,6 +573,12 @@ impl Reader {
     }
 
     fn poll_skip_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.message_compressed() {
+            // Inflated all the same: with context takeover the next messages may refer to
+            // this one's bytes.
+            ready!(self.poll_inflate(cx, &mut Sink::Discard))?;
+            return Poll::Ready(Ok(()));
+        }
         while self.message.is_some() {
             if self.frame.is_none() {
                 ready!(self.poll_next_data_frame(cx))?;
@@ -422,6 +654,11 @@ impl Reader {
         loop {
             ready!(self.poll_pending(cx))?;
             if self.message.is_none() || out.remaining() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            if self.message_compressed() {
+                // Returns once bytes were produced, the buffer is full, or the message ended.
+                ready!(self.poll_inflate(cx, &mut Sink::Stream(out)))?;
                 return Poll::Ready(Ok(()));
             }
             if self.frame.is_none() {

@@ -30,6 +30,7 @@ fn server_with(io: DuplexStream, early: &'static [u8]) -> Conn {
             write_buffer_pool: None,
             local_addr: None,
             remote_addr: None,
+            compression: None,
         },
     )
 }

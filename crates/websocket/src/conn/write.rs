@@ -5,12 +5,19 @@
 //! message, so two writers never interleave their fragments; `wire` is held only while one
 //! frame is written, so a control frame (a pong, a close) can slip in between the fragments
 //! of a long message, as RFC 6455 5.4 allows.
+//!
+//! With permessage-deflate the compressor lives under the `message` lock (it is a property of
+//! the message stream), with the buffer its output goes to, which is kept between messages
+//! (or, with a [`BufferPool`], borrowed per message like the write buffer).
 
 use std::{
     future::Future,
     io, mem,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicI32, Ordering},
+    },
     task::{Context, Poll, ready},
     time::{Duration, Instant},
 };
@@ -27,9 +34,11 @@ use tungstenite::protocol::frame::coding::{Data, OpCode};
 use crate::{
     BufferPool, CloseCode, Error, MessageType,
     close::format_close_message,
+    compression::{Chunk, Deflater, flate_level},
     conn::{Role, shared::Shared},
     frame::{MAX_HEADER_LEN, write_header},
     mask::apply_mask,
+    prepared::PreparedMessage,
 };
 
 /// Payloads up to this size are copied behind the header and sent with one `write`; larger
@@ -54,13 +63,39 @@ struct Wire {
     close_sent: bool,
 }
 
+/// The state of the data message stream, held for a whole message.
+pub(crate) struct MessageState {
+    /// permessage-deflate's compressor, when negotiated and the sending window allows it.
+    deflater: Option<Deflater>,
+    /// Compressed output, reused between messages (none held when there is a pool).
+    out: Vec<u8>,
+    /// A compressed message was produced but may not have reached the wire (its write was
+    /// cancelled): the peer's window lacks it, so the compressor must start afresh.
+    unsent: bool,
+}
+
 pub(crate) struct WriteShared {
     wire: Mutex<Wire>,
-    message: Arc<Mutex<()>>,
+    message: Arc<Mutex<MessageState>>,
     role: Role,
     shared: Arc<Shared>,
     write_buffer_size: usize,
     pool: Option<Arc<dyn BufferPool>>,
+    /// gorilla's `EnableWriteCompression`.
+    compress_enabled: AtomicBool,
+    /// gorilla's `SetCompressionLevel`, in Go's numbering (validated).
+    level: AtomicI32,
+    /// Data messages shorter than this are sent uncompressed.
+    threshold: usize,
+}
+
+/// How a connection sends compressed messages; `None` in [`ConnHandle::new`] when
+/// compression was not negotiated.
+pub(crate) struct WriteCompression {
+    /// `None` when the sending window is too small to compress into (8 bits).
+    pub(crate) deflater: Option<Deflater>,
+    pub(crate) level: i32,
+    pub(crate) threshold: usize,
 }
 
 /// A cloneable handle to a connection's write side and settings.
@@ -89,10 +124,20 @@ impl ConnHandle {
         shared: Arc<Shared>,
         write_buffer_size: usize,
         pool: Option<Arc<dyn BufferPool>>,
+        compression: Option<WriteCompression>,
     ) -> Self {
         let write_buffer_size = match write_buffer_size {
             0 => DEFAULT_WRITE_BUFFER_SIZE,
             n => n,
+        };
+        let (deflater, level, threshold) = match compression {
+            Some(c) => (c.deflater, c.level, c.threshold),
+            None => (None, 0, 0),
+        };
+        let level = if flate_level(level).is_some() {
+            level
+        } else {
+            crate::CompressionOptions::DEFAULT_LEVEL
         };
         ConnHandle {
             inner: Arc::new(WriteShared {
@@ -102,11 +147,18 @@ impl ConnHandle {
                     err: None,
                     close_sent: false,
                 }),
-                message: Arc::new(Mutex::new(())),
+                message: Arc::new(Mutex::new(MessageState {
+                    deflater,
+                    out: Vec::new(),
+                    unsent: false,
+                })),
                 role,
                 shared,
                 write_buffer_size,
                 pool,
+                compress_enabled: AtomicBool::new(true),
+                level: AtomicI32::new(level),
+                threshold,
             }),
         }
     }
@@ -122,15 +174,75 @@ impl ConnHandle {
             let deadline = self.inner.shared.write_deadline();
             return self.write_control(message_type, data, deadline).await;
         }
-        let _message = self.inner.message.lock().await;
+        let mut state = self.inner.message.lock().await;
+        let deadline = self.inner.shared.write_deadline();
+        if self.inner.should_compress(&state, data.len()) {
+            return self
+                .inner
+                .write_compressed(&mut state, message_type, data, deadline)
+                .await;
+        }
         self.inner
-            .write_frame(
-                true,
-                message_type.opcode(),
-                data,
-                self.inner.shared.write_deadline(),
-            )
+            .write_frame(true, false, message_type.opcode(), data, deadline)
             .await
+    }
+
+    /// Writes a message prepared with [`PreparedMessage::new`] (gorilla's
+    /// `WritePreparedMessage`): the encoding that suits this connection is made once per
+    /// prepared message and reused for every connection that needs the same one.
+    ///
+    /// See [`PreparedMessage`] for what is shared between connections and what is not
+    /// (a connection that keeps its compression context compresses the message itself).
+    pub async fn write_prepared_message(&self, message: &PreparedMessage) -> Result<(), Error> {
+        let message_type = message.message_type();
+        if message_type.is_control() {
+            return self.write_message(message_type, message.data()).await;
+        }
+        let mut state = self.inner.message.lock().await;
+        let deadline = self.inner.shared.write_deadline();
+        let data = message.data();
+        if !self.inner.should_compress(&state, data.len()) {
+            return self
+                .inner
+                .write_frame(true, false, message_type.opcode(), data, deadline)
+                .await;
+        }
+        let deflater = state.deflater.as_ref().expect("should_compress checked");
+        if deflater.context_takeover() {
+            // The bytes depend on this connection's window: compress here, like any message.
+            return self
+                .inner
+                .write_compressed(&mut state, message_type, data, deadline)
+                .await;
+        }
+        let level = self.inner.level.load(Ordering::Relaxed);
+        let payload = message.compressed(deflater.window_bits(), level)?;
+        self.inner
+            .write_frame(true, true, message_type.opcode(), &payload, deadline)
+            .await
+    }
+
+    /// Sets whether later data messages are compressed (gorilla's `EnableWriteCompression`).
+    /// It is on by default and has no effect when compression was not negotiated. Turning it
+    /// off only changes what this side sends; the peer may still compress.
+    pub fn enable_write_compression(&self, enable: bool) {
+        self.inner.compress_enabled.store(enable, Ordering::Relaxed);
+    }
+
+    /// Sets the compression level of later data messages (gorilla's `SetCompressionLevel`),
+    /// as Go's `compress/flate` numbers them: 0 (stored) to 9 (best), -1 for the default (6).
+    /// A message being written keeps the level it started with.
+    ///
+    /// Fails with [`Error::is_invalid_argument`] for any other value, including Go's -2
+    /// (Huffman only), which the deflate backend does not offer.
+    pub fn set_compression_level(&self, level: i32) -> Result<(), Error> {
+        if flate_level(level).is_none() {
+            return Err(Error::invalid_argument(
+                "websocket: invalid compression level (valid: -1 to 9)",
+            ));
+        }
+        self.inner.level.store(level, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Serializes `value` as JSON and writes it as a text message (gorilla's `WriteJSON`).
@@ -162,7 +274,7 @@ impl ConnHandle {
             ));
         }
         self.inner
-            .write_frame(true, message_type.opcode(), data, deadline)
+            .write_frame(true, false, message_type.opcode(), data, deadline)
             .await
     }
 
@@ -182,6 +294,9 @@ impl ConnHandle {
             first: true,
             done: false,
             in_flight: None,
+            compress: None,
+            out: Vec::new(),
+            detached: false,
         })
     }
 
@@ -228,6 +343,68 @@ impl ConnHandle {
 }
 
 impl WriteShared {
+    /// Whether a data message of `len` bytes goes out compressed.
+    fn should_compress(&self, state: &MessageState, len: usize) -> bool {
+        state.deflater.is_some()
+            && len >= self.threshold
+            && self.compress_enabled.load(Ordering::Relaxed)
+    }
+
+    fn level(&self) -> flate2::Compression {
+        flate_level(self.level.load(Ordering::Relaxed)).unwrap_or_default()
+    }
+
+    /// The buffer compressed output goes to: the connection's own, or one from the pool.
+    fn take_out(&self, state: &mut MessageState) -> Vec<u8> {
+        let mut out = match &self.pool {
+            Some(pool) => pool.get().map(Vec::from).unwrap_or_default(),
+            None => mem::take(&mut state.out),
+        };
+        out.clear();
+        out
+    }
+
+    fn return_out(&self, state: &mut MessageState, mut out: Vec<u8>) {
+        out.clear();
+        match &self.pool {
+            // Both conversions keep the allocation (the buffer is not shared).
+            Some(pool) => pool.put(BytesMut::from(bytes::Bytes::from(out))),
+            None if out.capacity() > KEEP_BUFFER_MAX => {}
+            None => state.out = out,
+        }
+    }
+
+    /// Starts compressing a message: a compressor whose last output may not have been sent
+    /// is reset first, so that nothing refers to bytes the peer never saw.
+    fn begin_compressed(state: &mut MessageState) {
+        if mem::take(&mut state.unsent) {
+            if let Some(deflater) = state.deflater.as_mut() {
+                deflater.reset();
+            }
+        }
+    }
+
+    /// Compresses `data` as one message and writes it as one frame with RSV1.
+    async fn write_compressed(
+        &self,
+        state: &mut MessageState,
+        message_type: MessageType,
+        data: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<(), Error> {
+        Self::begin_compressed(state);
+        let mut out = self.take_out(state);
+        let deflater = state.deflater.as_mut().expect("should_compress checked");
+        state.unsent = true;
+        deflater.compress(data, &mut out, self.level(), Chunk::End)?;
+        let result = self
+            .write_frame(true, true, message_type.opcode(), &out, deadline)
+            .await;
+        state.unsent = false;
+        self.return_out(state, out);
+        result
+    }
+
     fn take_buffer(&self) -> BytesMut {
         self.pool
             .as_ref()
@@ -246,6 +423,7 @@ impl WriteShared {
     async fn write_frame(
         &self,
         fin: bool,
+        rsv1: bool,
         opcode: OpCode,
         payload: &[u8],
         deadline: Option<Instant>,
@@ -267,7 +445,7 @@ impl WriteShared {
             wire.close_sent = true;
         }
         let result = self
-            .encode_and_write(&mut wire, fin, opcode, payload, deadline)
+            .encode_and_write(&mut wire, fin, rsv1, opcode, payload, deadline)
             .await;
         if let Err(err) = &result {
             wire.err = Some(err.clone());
@@ -279,6 +457,7 @@ impl WriteShared {
         &self,
         wire: &mut Wire,
         fin: bool,
+        rsv1: bool,
         opcode: OpCode,
         payload: &[u8],
         deadline: Option<Instant>,
@@ -297,7 +476,7 @@ impl WriteShared {
         };
         buf.reserve(MAX_HEADER_LEN + copied);
         let mask = (self.role == Role::Client).then(rand::random::<[u8; 4]>);
-        write_header(buf, fin, false, opcode, mask, payload.len() as u64);
+        write_header(buf, fin, rsv1, opcode, mask, payload.len() as u64);
         let write = async {
             if mask.is_some() || payload.len() <= COPY_PAYLOAD_MAX {
                 let header_len = buf.len();
@@ -365,18 +544,37 @@ async fn write_all_vectored(
     io.write_all(payload).await
 }
 
-type FrameFuture = Pin<Box<dyn Future<Output = (Result<(), Error>, BytesMut)> + Send>>;
+/// The buffer a frame was written from, given back when the write ends.
+enum Payload {
+    /// Uncompressed bytes: the writer's buffer.
+    Raw(BytesMut),
+    /// Compressed output.
+    Compressed(Vec<u8>),
+}
+
+type FrameFuture = Pin<Box<dyn Future<Output = (Result<(), Error>, Payload)> + Send>>;
 
 /// A message being written in fragments; made by `next_writer`. Implements [`AsyncWrite`]:
 /// `shutdown` ends the message.
+///
+/// With compression negotiated, the message is compressed as it is written (unless it ends
+/// before the first fragment is due and is shorter than the threshold); `flush` then makes
+/// everything written so far decodable by the peer (a deflate sync flush).
 pub struct MessageWriter {
     inner: Arc<WriteShared>,
-    guard: Option<OwnedMutexGuard<()>>,
+    guard: Option<OwnedMutexGuard<MessageState>>,
     message_type: MessageType,
     buf: BytesMut,
     first: bool,
     done: bool,
     in_flight: Option<FrameFuture>,
+    /// Whether the message is compressed: decided when its first fragment is due.
+    compress: Option<bool>,
+    /// Compressed output not yet sent, or the idle output buffer.
+    out: Vec<u8>,
+    /// This writer finishes a dropped one in the background: if it is dropped in turn (its
+    /// runtime shutting down), it must not spawn yet another.
+    detached: bool,
 }
 
 impl std::fmt::Debug for MessageWriter {
@@ -384,6 +582,7 @@ impl std::fmt::Debug for MessageWriter {
         f.debug_struct("MessageWriter")
             .field("message_type", &self.message_type)
             .field("buffered", &self.buf.len())
+            .field("compressed", &self.compress)
             .field("done", &self.done)
             .finish()
     }
@@ -398,28 +597,99 @@ impl MessageWriter {
         }
     }
 
-    /// Starts writing the buffered bytes as a frame.
-    fn send_buffered(&mut self, fin: bool) {
+    /// Starts writing the buffered bytes as a frame (compressed, when this message is);
+    /// `sync` makes compressed output so far decodable now. A compressed fragment that
+    /// deflate has no output for yet is not sent.
+    fn send_buffered(&mut self, fin: bool, sync: bool) -> Result<(), Error> {
         let inner = self.inner.clone();
+        let compress = match self.compress {
+            Some(compress) => compress,
+            None => {
+                // The size is known only when the whole message is in the buffer.
+                let size = if fin { self.buf.len() } else { usize::MAX };
+                let state = self
+                    .guard
+                    .as_deref_mut()
+                    .expect("the writer holds the lock");
+                let compress =
+                    !self.message_type.is_control() && inner.should_compress(state, size);
+                if compress {
+                    WriteShared::begin_compressed(state);
+                    self.out = inner.take_out(state);
+                    state.unsent = true;
+                }
+                self.compress = Some(compress);
+                compress
+            }
+        };
         let opcode = self.opcode();
-        let buf = mem::take(&mut self.buf);
+        if !compress {
+            let buf = mem::take(&mut self.buf);
+            self.first = false;
+            self.in_flight = Some(Box::pin(async move {
+                let deadline = inner.shared.write_deadline();
+                let result = inner.write_frame(fin, false, opcode, &buf, deadline).await;
+                (result, Payload::Raw(buf))
+            }));
+            return Ok(());
+        }
+        let chunk = match (fin, sync) {
+            (true, _) => Chunk::End,
+            (false, true) => Chunk::Flush,
+            (false, false) => Chunk::More,
+        };
+        let state = self
+            .guard
+            .as_deref_mut()
+            .expect("the writer holds the lock");
+        let deflater = state.deflater.as_mut().expect("should_compress checked");
+        deflater.compress(&self.buf, &mut self.out, inner.level(), chunk)?;
+        self.buf.clear();
+        if !fin && self.out.is_empty() {
+            return Ok(());
+        }
+        let out = mem::take(&mut self.out);
+        let rsv1 = self.first;
         self.first = false;
         self.in_flight = Some(Box::pin(async move {
             let deadline = inner.shared.write_deadline();
-            let result = inner.write_frame(fin, opcode, &buf, deadline).await;
-            (result, buf)
+            let result = inner.write_frame(fin, rsv1, opcode, &out, deadline).await;
+            (result, Payload::Compressed(out))
         }));
+        Ok(())
     }
 
     fn poll_in_flight(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let Some(fut) = self.in_flight.as_mut() {
-            let (result, mut buf) = ready!(fut.as_mut().poll(cx));
+            let (result, payload) = ready!(fut.as_mut().poll(cx));
             self.in_flight = None;
-            buf.clear();
-            self.buf = buf;
+            match payload {
+                Payload::Raw(mut buf) => {
+                    buf.clear();
+                    self.buf = buf;
+                }
+                Payload::Compressed(mut out) => {
+                    out.clear();
+                    self.out = out;
+                }
+            }
             result?;
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// Releases what the message held: the compressed-output buffer, the write buffer (both
+    /// back to the pool, if any) and the message lock.
+    fn release(&mut self, sent: bool) {
+        if let Some(mut state) = self.guard.take() {
+            if self.compress == Some(true) {
+                if sent {
+                    state.unsent = false;
+                }
+                self.inner.return_out(&mut state, mem::take(&mut self.out));
+            }
+        }
+        self.inner.return_buffer(mem::take(&mut self.buf));
     }
 
     fn check_open(&self) -> io::Result<()> {
@@ -456,7 +726,7 @@ impl AsyncWrite for MessageWriter {
         let n = data.len().min(room.max(1));
         this.buf.extend_from_slice(&data[..n]);
         if this.buf.len() >= capacity {
-            this.send_buffered(false);
+            this.send_buffered(false, false)?;
         }
         Poll::Ready(Ok(n))
     }
@@ -469,7 +739,7 @@ impl AsyncWrite for MessageWriter {
         }
         ready!(this.poll_in_flight(cx))?;
         if !this.buf.is_empty() && !this.message_type.is_control() {
-            this.send_buffered(false);
+            this.send_buffered(false, true)?;
             ready!(this.poll_in_flight(cx))?;
         }
         Poll::Ready(Ok(()))
@@ -483,19 +753,21 @@ impl AsyncWrite for MessageWriter {
         }
         if !this.done {
             ready!(this.poll_in_flight(cx))?;
-            this.send_buffered(true);
             this.done = true;
+            if let Err(e) = this.send_buffered(true, true) {
+                this.release(false);
+                return Poll::Ready(Err(e.into()));
+            }
         }
         let result = ready!(this.poll_in_flight(cx));
-        this.guard = None;
-        this.inner.return_buffer(mem::take(&mut this.buf));
+        this.release(result.is_ok());
         Poll::Ready(result)
     }
 }
 
 impl Drop for MessageWriter {
     fn drop(&mut self) {
-        if self.done && self.in_flight.is_none() {
+        if self.detached || (self.done && self.in_flight.is_none()) {
             return;
         }
         // Finish the message in the background so the next writer finds a clean stream.
@@ -510,6 +782,9 @@ impl Drop for MessageWriter {
             first: self.first,
             done: self.done,
             in_flight: self.in_flight.take(),
+            compress: self.compress,
+            out: mem::take(&mut self.out),
+            detached: true,
         };
         self.done = true;
         runtime.spawn(async move {
