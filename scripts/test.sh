@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's single test command: bash scripts/test.sh
-# Runs, failing fast: rustfmt check, clippy (-D warnings), cargo test (unit, integration, doc),
+# Runs, failing fast: rustfmt check, clippy (-D warnings), rustdoc (-D warnings), cargo test
+# (unit, integration, doc),
 # then the Autobahn conformance run (scripts/autobahn.sh) once examples/autobahn.rs exists.
 # SKIP_AUTOBAHN=1 skips the Autobahn step.
 set -euo pipefail
@@ -27,11 +28,16 @@ step() {
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
-step "cargo clippy --workspace --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
+# --all-features: the websocket crate's `rustls` feature (wss:// in the Dialer) is linted and
+# tested too.
+step "cargo clippy --workspace --all-targets --all-features -- -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-step "cargo test --workspace"
-cargo test --workspace
+step "cargo doc --workspace --no-deps --all-features (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
+
+step "cargo test --workspace --all-features"
+cargo test --workspace --all-features
 
 step "autobahn"
 if [ "${SKIP_AUTOBAHN:-0}" = 1 ]; then
