@@ -101,12 +101,14 @@ impl<'a> HandshakeRequest<'a> {
         self.extensions
     }
 
-    /// Go's `r.Host`: the `Host` header, or the URI's authority when there is
-    /// none (HTTP/2).
+    /// Go's `r.Host`: the URI's authority (absolute-form targets, HTTP/2),
+    /// else the `Host` header.
     pub fn host(&self) -> Option<&'a str> {
-        match self.headers.get(header::HOST) {
-            Some(host) => host.to_str().ok(),
-            None => self.uri.authority().map(|a| a.as_str()),
+        // As `compat::RequestExt::host` and Go: an absolute-form target's authority wins over
+        // `Host` (RFC 9112 3.2.2); on HTTP/2 it is `:authority`.
+        match self.uri.authority() {
+            Some(authority) => Some(authority.as_str()),
+            None => self.headers.get(header::HOST)?.to_str().ok(),
         }
     }
 
@@ -1319,8 +1321,11 @@ mod tests {
         let copy = HandshakeRequest::from_parts(&parts);
         assert_eq!(copy.uri(), "http://authority.example/x?y");
         assert_eq!(copy.remote_addr(), Some(addr));
+        // An absolute-form target's authority wins over `Host`; `Host` serves origin-form.
         r.headers_mut()
             .insert("host", HeaderValue::from_static("header.example"));
+        assert_eq!(HandshakeRequest::from(&r).host(), Some("authority.example"));
+        *r.uri_mut() = "/x?y".parse().unwrap();
         assert_eq!(HandshakeRequest::from(&r).host(), Some("header.example"));
     }
 }
