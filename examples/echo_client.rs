@@ -41,6 +41,8 @@ async fn main() {
         }
     });
 
+    // Listening from here on, once: a Ctrl-C while a write is in flight is not lost.
+    let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.tick().await; // the first tick is immediate; gorilla's ticker waits a period
     loop {
@@ -53,7 +55,7 @@ async fn main() {
                     return;
                 }
             }
-            _ = tokio::signal::ctrl_c() => {
+            _ = &mut interrupt => {
                 println!("interrupt");
                 // Cleanly close the connection by sending a close message and then waiting
                 // (with timeout) for the server to close the connection.

@@ -52,16 +52,20 @@ async fn serve() -> SocketAddr {
     addr
 }
 
-/// Builds the example with the same profile as this test and returns its path. `cargo test`
-/// usually built it already (examples are compiled to check they build); then this is a
-/// quick no-op.
+/// Builds the example with the same profile as this test and returns its path.
+///
+/// `cargo test --workspace` (the project's test command) has already built it, since cargo
+/// test compiles examples to check they build; `--workspace` here resolves features the same
+/// way, so this build is a no-op then. Run alone (`cargo test --test echo_client`), it builds
+/// the example first.
 fn echo_client_binary() -> PathBuf {
     // target/<profile>/deps/echo_client-HASH -> target/<profile>
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
     let mut build = std::process::Command::new(env!("CARGO"));
     build
-        .args(["build", "--example", "echo_client", "--manifest-path"])
+        .args(["build", "--workspace", "--example", "echo_client"])
+        .arg("--manifest-path")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
     if profile_dir
         .file_name()
