@@ -43,6 +43,9 @@
 //! | `CloseError`, `IsCloseError`, `IsUnexpectedCloseError`, `FormatCloseMessage` | [`CloseError`], [`is_close_error`], [`is_unexpected_close_error`], [`format_close_message`] |
 //! | `TextMessage`, ..., `CloseNormalClosure`, ... | [`MessageType`], [`CloseCode`] |
 //! | `IsWebSocketUpgrade`, `Subprotocols` | [`is_websocket_upgrade`], [`subprotocols`] |
+//! | `Dialer{...}.Dial(url, hdr)` | [`Dialer::dial`] (`wss://` with the `rustls` feature); a refused handshake's response is [`Error::response`] |
+//! | `EnableCompression`, `EnableWriteCompression`, `SetCompressionLevel` | [`Upgrader::enable_compression`], [`CompressionOptions`] (context takeover, window bits), [`Conn::enable_write_compression`], [`Conn::set_compression_level`] |
+//! | `PreparedMessage`, `WritePreparedMessage`, `BufferPool` | [`PreparedMessage`], [`Conn::write_prepared_message`], [`BufferPool`] |
 //! | `HandshakeError`, `ErrCloseSent`, `ErrReadLimit` | [`Error`] with [`is_handshake`](Error::is_handshake), [`is_close_sent`](Error::is_close_sent), [`is_read_limit`](Error::is_read_limit) |
 //!
 //! # Concurrency
