@@ -47,4 +47,12 @@ elif [ -f examples/autobahn.rs ]; then
 else
   echo "autobahn: skipped (examples/autobahn.rs not present yet)"
 fi
+step "bench smoke"
+if [ -f bench/run.sh ]; then
+  # Builds the bench workspace and runs one second of one scenario, so the harness keeps
+  # working; the measured run is `bash bench/run.sh` (see BENCHMARKS.md).
+  bash bench/run.sh --smoke
+else
+  echo "bench: skipped (bench/run.sh not present)"
+fi
 STEP="done"

@@ -82,7 +82,9 @@ pub(crate) struct ServerWriter {
     body_pending: bool,
     head_tx: Option<oneshot::Sender<Response<Body>>>,
     body_tx: Option<PollSender<Bytes>>,
-    complete: Arc<AtomicBool>,
+    /// Set once a streamed body ended properly; shared with the body, made when streaming
+    /// starts (most responses never stream).
+    complete: Option<Arc<AtomicBool>>,
     on_upgrade: Option<OnUpgrade>,
     remote_addr: Option<SocketAddr>,
     context: request::Context,
@@ -104,7 +106,7 @@ impl ServerWriter {
             body_pending: info.body_pending,
             head_tx: Some(head_tx),
             body_tx: None,
-            complete: Arc::new(AtomicBool::new(false)),
+            complete: None,
             on_upgrade: info.on_upgrade,
             remote_addr: info.remote_addr,
             context: info.context,
@@ -175,9 +177,10 @@ impl ServerWriter {
             return Ok(());
         }
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let complete = self.complete.insert(Arc::new(AtomicBool::new(false)));
         let body = ChannelBody::new(
             rx,
-            self.complete.clone(),
+            complete.clone(),
             self.declared_len,
             self.context.cancel_on_drop(),
         );
@@ -240,8 +243,8 @@ impl ServerWriter {
         } else if self.phase == Phase::Streaming {
             let sent = poll_fn(|cx| self.poll_send_buf(cx)).await.is_ok();
             let whole = self.declared_len.is_none_or(|len| len == self.written);
-            if sent && whole {
-                self.complete.store(true, Ordering::Release);
+            if let (true, true, Some(complete)) = (sent, whole, &self.complete) {
+                complete.store(true, Ordering::Release);
             }
         }
         self.body_tx = None;
