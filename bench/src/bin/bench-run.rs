@@ -1167,7 +1167,13 @@ fn chart_svg(scenarios: &[Scenario], results: &BTreeMap<&'static str, Vec<Measur
                 r#"<text x="{lx:.0}" y="{ty:.0}" text-anchor="end">{label}</text><rect x="{label_w:.0}" y="{y:.0}" width="{w:.1}" height="{bar_h:.0}" fill="{c}"/><text x="{vx:.1}" y="{ty:.0}">{shown}{ratio}</text>"#,
                 lx = label_w - 6.0,
                 ty = y + bar_h - 5.0,
-                label = esc(m.kind.short()),
+                label = esc(
+                    if matches!(sc.load, Load::Http { .. }) && m.kind == Kind::Gorilla {
+                        "net/http"
+                    } else {
+                        m.kind.short()
+                    }
+                ),
                 c = color(m.kind),
                 vx = label_w + w + 6.0,
                 shown = esc(&shown),
