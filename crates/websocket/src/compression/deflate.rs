@@ -278,21 +278,9 @@ impl Inflater {
         input: &[u8],
         out: &mut [u8],
     ) -> Result<(usize, usize), Error> {
-        if self.stream_ended {
-            return Ok((input.len(), 0));
-        }
-        let decompress = self.state();
-        let (in0, out0) = (decompress.total_in(), decompress.total_out());
-        let status = decompress
-            .decompress(input, out, FlushDecompress::Sync)
-            .map_err(|_| invalid_data())?;
-        let consumed = (decompress.total_in() - in0) as usize;
-        let produced = (decompress.total_out() - out0) as usize;
-        if status == Status::StreamEnd {
-            self.stream_ended = true;
-            return Ok((input.len(), produced));
-        }
-        Ok((consumed, produced))
+        self.inflate_with(input.len(), |d| {
+            d.decompress(input, out, FlushDecompress::Sync)
+        })
     }
 
     /// [`inflate`](Self::inflate) into the spare capacity of `out` (which it does not grow).
@@ -301,19 +289,29 @@ impl Inflater {
         input: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(usize, usize), Error> {
+        self.inflate_with(input.len(), |d| {
+            d.decompress_vec(input, out, FlushDecompress::Sync)
+        })
+    }
+
+    /// The bookkeeping both inflate calls share: bytes consumed and produced by one
+    /// `decompress` step, and the end of a stream (after which input is skipped).
+    fn inflate_with(
+        &mut self,
+        input_len: usize,
+        step: impl FnOnce(&mut Decompress) -> Result<Status, flate2::DecompressError>,
+    ) -> Result<(usize, usize), Error> {
         if self.stream_ended {
-            return Ok((input.len(), 0));
+            return Ok((input_len, 0));
         }
         let decompress = self.state();
         let (in0, out0) = (decompress.total_in(), decompress.total_out());
-        let status = decompress
-            .decompress_vec(input, out, FlushDecompress::Sync)
-            .map_err(|_| invalid_data())?;
+        let status = step(decompress).map_err(|_| invalid_data())?;
         let consumed = (decompress.total_in() - in0) as usize;
         let produced = (decompress.total_out() - out0) as usize;
         if status == Status::StreamEnd {
             self.stream_ended = true;
-            return Ok((input.len(), produced));
+            return Ok((input_len, produced));
         }
         Ok((consumed, produced))
     }
