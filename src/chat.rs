@@ -32,7 +32,7 @@ use axum::{
 };
 use bytes::Bytes;
 use compat::{Body, BoxFuture, ResponseWriter};
-use http::{Request, header};
+use http::Request;
 use tokio::{
     io::AsyncWriteExt,
     sync::{mpsc, oneshot},
@@ -230,13 +230,7 @@ pub fn router(hub: Hub, config: Config) -> Router {
 
 /// Serves the chat page (gorilla's `serveHome`).
 async fn serve_home(w: &mut dyn ResponseWriter, _r: Request<Body>) {
-    w.headers_mut().insert(
-        header::CONTENT_TYPE,
-        "text/html; charset=utf-8"
-            .parse()
-            .expect("valid header value"),
-    );
-    let _ = w.write_all(HOME_HTML.as_bytes()).await;
+    crate::write_html(w, HOME_HTML).await;
 }
 
 /// The `/ws` handler (gorilla's `serveWs`), a struct because it carries the hub.

@@ -37,7 +37,7 @@ use axum::{
 };
 use bytes::Bytes;
 use compat::{Body, BoxFuture, ResponseWriter};
-use http::{Request, header};
+use http::Request;
 use tokio::{
     io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader},
     process::{Child, ChildStdin, Command},
@@ -125,13 +125,7 @@ pub fn router(config: Config) -> Router {
 
 /// Serves the command page (gorilla's `serveHome`).
 async fn serve_home(w: &mut dyn ResponseWriter, _r: Request<Body>) {
-    w.headers_mut().insert(
-        header::CONTENT_TYPE,
-        "text/html; charset=utf-8"
-            .parse()
-            .expect("valid header value"),
-    );
-    let _ = w.write_all(HOME_HTML.as_bytes()).await;
+    crate::write_html(w, HOME_HTML).await;
 }
 
 /// The `/ws` handler (gorilla's `serveWs`).

@@ -26,8 +26,7 @@ use axum::{
 };
 use bytes::Bytes;
 use compat::{Body, BoxFuture, RequestExt, ResponseWriter};
-use http::{Request, header};
-use tokio::io::AsyncWriteExt;
+use http::Request;
 use websocket::{Conn, ConnHandle, MessageType, Upgrader};
 
 /// The page served at `/`, with `{{DATA}}` and `{{LAST_MOD}}` to fill in.
@@ -181,13 +180,7 @@ impl ServeHome {
         let page = HOME_HTML
             .replace("{{LAST_MOD}}", &format_last_mod(last_mod))
             .replace("{{DATA}}", &html_escape(&data));
-        w.headers_mut().insert(
-            header::CONTENT_TYPE,
-            "text/html; charset=utf-8"
-                .parse()
-                .expect("valid header value"),
-        );
-        let _ = w.write_all(page.as_bytes()).await;
+        crate::write_html(w, &page).await;
     }
 }
 

@@ -46,6 +46,16 @@ fn usage(default: &str) -> ! {
     std::process::exit(2)
 }
 
+/// Writes `page` as the whole response, typed `text/html; charset=utf-8`: the demos' page
+/// handlers. A write error means the browser left; there is no one to tell.
+pub async fn write_html(w: &mut dyn compat::ResponseWriter, page: &str) {
+    w.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    let _ = tokio::io::AsyncWriteExt::write_all(w, page.as_bytes()).await;
+}
+
 /// The echo example's browser client (the page gorilla's and Hertz's echo examples serve),
 /// pointed at `ws_url`.
 ///
