@@ -94,6 +94,22 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Option<(Header, usize)>, crate:
     )))
 }
 
+/// The whole length, header and payload, of the frame at the start of `buf`, once enough of
+/// its header has arrived to tell. Nothing is validated: [`parse_header`] does that.
+pub(crate) fn frame_len(buf: &[u8]) -> Option<u64> {
+    let second = *buf.get(1)?;
+    let mask_len = if second & 0x80 != 0 { 4 } else { 0 };
+    let (extended_len, payload_len) = match second & 0x7f {
+        126 => (
+            2,
+            u64::from(u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?)),
+        ),
+        127 => (8, u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?)),
+        short => (0, u64::from(short)),
+    };
+    Some(payload_len.saturating_add(2 + extended_len + mask_len))
+}
+
 /// Applies the RFC 6455 rules that one header must satisfy on its own.
 ///
 /// `expect_masked` is `true` on the server (clients must mask, section 5.1)

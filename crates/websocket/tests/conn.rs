@@ -131,3 +131,85 @@ async fn a_read_task_and_a_write_task_share_one_conn() {
     let mut tx = sender.await.unwrap();
     tx.send(Message::Close(None)).await.unwrap();
 }
+
+/// gorilla's echo loop.
+async fn echo(w: &mut dyn ResponseWriter, r: Request<Body>) {
+    let Ok(conn) = Upgrader::new().upgrade(w, &r, None).await else {
+        return;
+    };
+    while let Ok((message_type, data)) = conn.read_message().await {
+        if conn.write_message(message_type, &data).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_messages_are_all_echoed_in_order() {
+    let addr = support::serve(Router::new().route("/echo", any(compat::handler(echo)))).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/echo"))
+        .await
+        .unwrap();
+    // Bursts of many small messages, so replies are coalesced on the server, with a large
+    // one in between, which is never deferred.
+    for round in 0..5u32 {
+        for i in 0..300u32 {
+            ws.feed(Message::binary((round * 1000 + i).to_be_bytes().to_vec()))
+                .await
+                .unwrap();
+        }
+        ws.feed(Message::binary(vec![round as u8; 100_000]))
+            .await
+            .unwrap();
+        ws.flush().await.unwrap();
+        for i in 0..300u32 {
+            let got = tokio::time::timeout(LIMIT, ws.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                got,
+                Message::binary((round * 1000 + i).to_be_bytes().to_vec())
+            );
+        }
+        let big = tokio::time::timeout(LIMIT, ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(big, Message::binary(vec![round as u8; 100_000]));
+    }
+    ws.close(None).await.unwrap();
+}
+
+/// Answers the first message of a burst, then waits without reading.
+async fn answer_one_then_wait(w: &mut dyn ResponseWriter, r: Request<Body>) {
+    let Ok(conn) = Upgrader::new().upgrade(w, &r, None).await else {
+        return;
+    };
+    if let Ok((message_type, data)) = conn.read_message().await {
+        let _ = conn.write_message(message_type, &data).await;
+    }
+    tokio::time::sleep(LIMIT * 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_coalescing_held_back_is_sent_while_the_handler_waits() {
+    let addr =
+        support::serve(Router::new().route("/one", any(compat::handler(answer_one_then_wait))))
+            .await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/one"))
+        .await
+        .unwrap();
+    // Both in one write: the server's reader holds the second when the first is answered.
+    ws.feed(Message::text("first")).await.unwrap();
+    ws.feed(Message::text("second")).await.unwrap();
+    ws.flush().await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(2), ws.next())
+        .await
+        .expect("the reply arrives while the handler sleeps")
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, Message::text("first"));
+}

@@ -146,13 +146,18 @@ impl Conn {
     pub async fn read_message(&self) -> Result<(MessageType, Bytes), Error> {
         let mut reader = self.reader.lock().await;
         let message_type = poll_fn(|cx| reader.poll_next_message(cx)).await?;
-        if reader.message_compressed() {
+        let data = if reader.message_compressed() {
             let mut inflated = Vec::new();
             poll_fn(|cx| reader.poll_read_inflated(cx, &mut inflated)).await?;
-            return Ok((message_type, Bytes::from(inflated)));
-        }
-        let mut collected: Option<BytesMut> = None;
-        let data = poll_fn(|cx| reader.poll_read_rest(cx, &mut collected)).await?;
+            Bytes::from(inflated)
+        } else {
+            let mut collected: Option<BytesMut> = None;
+            poll_fn(|cx| reader.poll_read_rest(cx, &mut collected)).await?
+        };
+        // A reply written now may wait for the reply to the next message (write coalescing).
+        self.handle
+            .shared()
+            .set_frame_buffered(reader.holds_complete_frame());
         Ok((message_type, data))
     }
 
@@ -163,6 +168,7 @@ impl Conn {
     /// The reader holds the read side until it is dropped.
     pub async fn next_reader(&self) -> Result<(MessageType, MessageReader), Error> {
         let mut reader = self.reader.clone().lock_owned().await;
+        self.handle.shared().set_frame_buffered(false);
         let message_type = poll_fn(|cx| reader.poll_next_message(cx)).await?;
         Ok((message_type, MessageReader::new(reader)))
     }
@@ -173,7 +179,8 @@ impl Conn {
         serde_json::from_slice(&data).map_err(Error::json)
     }
 
-    /// Writes a whole message as one frame (gorilla's `WriteMessage`).
+    /// Writes a whole message as one frame (gorilla's `WriteMessage`); replies to pipelined
+    /// messages are coalesced, see [`ConnHandle::write_message`].
     pub async fn write_message(&self, message_type: MessageType, data: &[u8]) -> Result<(), Error> {
         self.handle.write_message(message_type, data).await
     }
@@ -348,3 +355,6 @@ mod tests;
 
 #[cfg(test)]
 mod deflate_tests;
+
+#[cfg(test)]
+mod coalesce_tests;

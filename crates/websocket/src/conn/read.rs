@@ -36,7 +36,7 @@ use crate::{
     close::parse_close_payload,
     compression::{Inflater, TRAILER},
     conn::{ConnHandle, HandlerFuture, Role, handlers::Handlers, shared::Shared},
-    frame::{check_header, parse_header},
+    frame::{check_header, frame_len, parse_header},
     mask::apply_mask,
     utf8::Utf8Validator,
 };
@@ -208,7 +208,11 @@ impl Reader {
     /// buffer, and gives back the one it has while it waits: an idle connection, the common
     /// state of a WebSocket, then costs no read buffer at all (measured in BENCHMARKS.md:
     /// 10.9 KiB down to 6.0 KiB per idle connection, for one 4 KiB allocation per wake-up).
+    ///
+    /// Frames the write side deferred (write coalescing, see `write.rs`) are sent first, as
+    /// far as that can be done without waiting: the peer may be waiting for them.
     fn poll_io(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<std::io::Result<usize>> {
+        self.handle.try_flush_deferred(cx);
         if self.buf.is_empty() {
             if let Some(tcp) = self.io.tcp_stream() {
                 if tcp.poll_read_ready(cx)?.is_pending() {
@@ -383,6 +387,12 @@ impl Reader {
             self.buf = BytesMut::new();
         }
         Ok(true)
+    }
+
+    /// Whether `buf` holds a whole frame beyond the current message: reading it will not
+    /// wait for the socket.
+    pub(crate) fn holds_complete_frame(&self) -> bool {
+        self.frame.is_none() && frame_len(&self.buf).is_some_and(|len| self.buf.len() as u64 >= len)
     }
 
     fn frame_exhausted(&self) -> bool {

@@ -5,7 +5,7 @@
 use std::{
     sync::{
         Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Instant,
 };
@@ -22,6 +22,10 @@ pub(crate) struct Shared {
     read_deadline: Mutex<Option<Instant>>,
     write_deadline: Mutex<Option<Instant>>,
     read_limit: AtomicU64,
+    /// The reader's buffer held a complete frame when it last returned a message: the next
+    /// read will not wait for the socket, so a reply may wait for the next one (write
+    /// coalescing, see `write.rs`).
+    frame_buffered: AtomicBool,
     /// Cancelled by `close`: pending reads and writes end at once.
     pub(crate) closed: CancellationToken,
 }
@@ -32,6 +36,7 @@ impl Shared {
             read_deadline: Mutex::new(None),
             write_deadline: Mutex::new(None),
             read_limit: AtomicU64::new(DEFAULT_READ_LIMIT),
+            frame_buffered: AtomicBool::new(false),
             closed: CancellationToken::new(),
         }
     }
@@ -66,5 +71,13 @@ impl Shared {
     pub(crate) fn set_read_limit(&self, limit: u64) {
         let limit = if limit == 0 { u64::MAX } else { limit };
         self.read_limit.store(limit, Ordering::Relaxed);
+    }
+
+    pub(crate) fn frame_buffered(&self) -> bool {
+        self.frame_buffered.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_frame_buffered(&self, buffered: bool) {
+        self.frame_buffered.store(buffered, Ordering::Relaxed);
     }
 }

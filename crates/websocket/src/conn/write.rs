@@ -9,20 +9,33 @@
 //! With permessage-deflate the compressor lives under the `message` lock (it is a property of
 //! the message stream), with the buffer its output goes to, which is kept between messages
 //! (or, with a [`BufferPool`], borrowed per message like the write buffer).
+//!
+//! # Write coalescing
+//!
+//! With `TCP_NODELAY` every `write` is a segment, and on loopback the sender pays for the
+//! receiver's TCP processing too, so answering pipelined messages one `write` each is what
+//! limits a relay or echo loop. When the reader already holds the peer's next complete frame
+//! (it will not touch the socket to return it), a whole-message frame is left in the wire
+//! buffer instead: the reply to the next message joins it. The deferred bytes go out, in
+//! order, with the next frame that is written now, when the reader is about to wait for the
+//! socket (a non-blocking attempt that never makes the reader wait on the writer), or from a
+//! task spawned when the first frame was deferred, which runs as soon as the writing task
+//! yields. So a deferred frame never waits on the application: only on the runtime's next
+//! scheduling round.
 
 use std::{
     future::Future,
     io, mem,
     pin::Pin,
     sync::{
-        Arc,
+        Arc, Weak,
         atomic::{AtomicBool, AtomicI32, Ordering},
     },
     task::{Context, Poll, ready},
     time::{Duration, Instant},
 };
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use compat::HijackedWriteHalf;
 use serde::Serialize;
 use tokio::{
@@ -54,9 +67,23 @@ const MAX_CONTROL_PAYLOAD: usize = 125;
 /// Buffers that grew past this for one large message are not kept.
 const KEEP_BUFFER_MAX: usize = 64 * 1024;
 
+/// Deferred frames go out once they add up to this many bytes (see the module docs). Small
+/// enough that the wire buffer stays under [`KEEP_BUFFER_MAX`] with one more frame copied in.
+const COALESCE_MAX: usize = 32 * 1024;
+
+/// Whether a frame may wait in the wire buffer for the next one (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    /// Written before the call returns: fragments, control frames.
+    Now,
+    /// A whole data message: may be deferred while the reader holds the next frame.
+    MayDefer,
+}
+
 struct Wire {
     io: HijackedWriteHalf,
-    /// Scratch space for frame headers and small payloads.
+    /// Deferred frames (see the module docs), followed while a frame is being written by
+    /// that frame's header and, when small, its payload.
     buf: BytesMut,
     /// Set once a write failed: the stream may hold half a frame, so nothing more is written.
     err: Option<Error>,
@@ -75,7 +102,14 @@ pub(crate) struct MessageState {
 }
 
 pub(crate) struct WriteShared {
+    /// This structure itself, for the task that flushes deferred frames.
+    this: Weak<WriteShared>,
     wire: Mutex<Wire>,
+    /// The wire buffer holds deferred frames. Changed only under the `wire` lock; read
+    /// without it by the reader's opportunistic flush.
+    deferred: AtomicBool,
+    /// A task that flushes deferred frames has been spawned and has not started yet.
+    flush_scheduled: AtomicBool,
     message: Arc<Mutex<MessageState>>,
     role: Role,
     shared: Arc<Shared>,
@@ -140,13 +174,16 @@ impl ConnHandle {
             crate::CompressionOptions::DEFAULT_LEVEL
         };
         ConnHandle {
-            inner: Arc::new(WriteShared {
+            inner: Arc::new_cyclic(|this| WriteShared {
+                this: this.clone(),
                 wire: Mutex::new(Wire {
                     io,
                     buf: BytesMut::new(),
                     err: None,
                     close_sent: false,
                 }),
+                deferred: AtomicBool::new(false),
+                flush_scheduled: AtomicBool::new(false),
                 message: Arc::new(Mutex::new(MessageState {
                     deflater,
                     out: Vec::new(),
@@ -169,6 +206,14 @@ impl ConnHandle {
 
     /// Writes a whole message as one frame (gorilla's `WriteMessage`). Control types are
     /// written as by [`write_control`](Self::write_control) with the write deadline.
+    ///
+    /// Replies to pipelined messages are coalesced: when the reader already holds the peer's
+    /// next complete frame, a small message (up to 32 KiB of frames in all) may be left in
+    /// the connection's buffer and sent with the reply to that next message, so a burst of
+    /// requests is answered with a few writes instead of one each. It is never held for the application: it goes
+    /// out with the next frame written, before the reader waits for the socket, or from a
+    /// task that runs as soon as the writing task yields. As with any buffered write, an
+    /// error sending it is reported by a later call.
     pub async fn write_message(&self, message_type: MessageType, data: &[u8]) -> Result<(), Error> {
         if message_type.is_control() {
             let deadline = self.inner.shared.write_deadline();
@@ -183,7 +228,14 @@ impl ConnHandle {
                 .await;
         }
         self.inner
-            .write_frame(true, false, message_type.opcode(), data, deadline)
+            .write_frame(
+                true,
+                false,
+                message_type.opcode(),
+                data,
+                deadline,
+                Flush::MayDefer,
+            )
             .await
     }
 
@@ -204,7 +256,14 @@ impl ConnHandle {
         if !self.inner.should_compress(&state, data.len()) {
             return self
                 .inner
-                .write_frame(true, false, message_type.opcode(), data, deadline)
+                .write_frame(
+                    true,
+                    false,
+                    message_type.opcode(),
+                    data,
+                    deadline,
+                    Flush::MayDefer,
+                )
                 .await;
         }
         let deflater = state.deflater.as_ref().expect("should_compress checked");
@@ -218,7 +277,14 @@ impl ConnHandle {
         let level = self.inner.level.load(Ordering::Relaxed);
         let payload = message.compressed(deflater.window_bits(), level)?;
         self.inner
-            .write_frame(true, true, message_type.opcode(), &payload, deadline)
+            .write_frame(
+                true,
+                true,
+                message_type.opcode(),
+                &payload,
+                deadline,
+                Flush::MayDefer,
+            )
             .await
     }
 
@@ -274,7 +340,14 @@ impl ConnHandle {
             ));
         }
         self.inner
-            .write_frame(true, false, message_type.opcode(), data, deadline)
+            .write_frame(
+                true,
+                false,
+                message_type.opcode(),
+                data,
+                deadline,
+                Flush::Now,
+            )
             .await
     }
 
@@ -321,10 +394,22 @@ impl ConnHandle {
         let mut wire = self.inner.wire.lock().await;
         if wire.err.is_none() {
             wire.err = Some(Error::local_closed());
-            // A shutdown that cannot finish (a peer that stopped reading) must not hang close.
-            let _ = tokio::time::timeout(Duration::from_secs(1), wire.io.shutdown()).await;
+            let Wire { io, buf, .. } = &mut *wire;
+            // Deferred frames were reported as written, so they go out first. Neither step
+            // may hang close (a peer that stopped reading).
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                io.write_all(buf).await?;
+                io.shutdown().await
+            })
+            .await;
+            self.inner.wire_written(buf);
         }
         Ok(())
+    }
+
+    /// See [`WriteShared::try_flush_deferred`].
+    pub(crate) fn try_flush_deferred(&self, cx: &mut Context<'_>) {
+        self.inner.try_flush_deferred(cx);
     }
 
     /// Sends a close message with `code` and `reason`, bounded by one second. Used after a
@@ -398,7 +483,14 @@ impl WriteShared {
         state.unsent = true;
         deflater.compress(data, &mut out, self.level(), Chunk::End)?;
         let result = self
-            .write_frame(true, true, message_type.opcode(), &out, deadline)
+            .write_frame(
+                true,
+                true,
+                message_type.opcode(),
+                &out,
+                deadline,
+                Flush::MayDefer,
+            )
             .await;
         state.unsent = false;
         self.return_out(state, out);
@@ -419,7 +511,9 @@ impl WriteShared {
         }
     }
 
-    /// Writes one frame, holding the wire only for as long as that takes.
+    /// Writes one frame, holding the wire only for as long as that takes. With
+    /// [`Flush::MayDefer`] the frame may instead be left in the wire buffer (see the module
+    /// docs), behind any frames deferred before it.
     async fn write_frame(
         &self,
         fin: bool,
@@ -427,6 +521,7 @@ impl WriteShared {
         opcode: OpCode,
         payload: &[u8],
         deadline: Option<Instant>,
+        flush: Flush,
     ) -> Result<(), Error> {
         let mut wire = match deadline {
             Some(d) => tokio::time::timeout_at(d.into(), self.wire.lock())
@@ -445,7 +540,7 @@ impl WriteShared {
             wire.close_sent = true;
         }
         let result = self
-            .encode_and_write(&mut wire, fin, rsv1, opcode, payload, deadline)
+            .encode_and_write(&mut wire, fin, rsv1, opcode, payload, deadline, flush)
             .await;
         if let Err(err) = &result {
             wire.err = Some(err.clone());
@@ -453,6 +548,7 @@ impl WriteShared {
         result
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn encode_and_write(
         &self,
         wire: &mut Wire,
@@ -461,6 +557,7 @@ impl WriteShared {
         opcode: OpCode,
         payload: &[u8],
         deadline: Option<Instant>,
+        flush: Flush,
     ) -> Result<(), Error> {
         let Wire { io, buf, .. } = wire;
         if buf.capacity() == 0 {
@@ -468,34 +565,118 @@ impl WriteShared {
                 *buf = pooled;
             }
         }
-        buf.clear();
-        let copied = if payload.len() <= COPY_PAYLOAD_MAX || self.role == Role::Client {
-            payload.len()
-        } else {
-            0
-        };
-        buf.reserve(MAX_HEADER_LEN + copied);
+        let copy = payload.len() <= COPY_PAYLOAD_MAX || self.role == Role::Client;
+        buf.reserve(MAX_HEADER_LEN + if copy { payload.len() } else { 0 });
         let mask = (self.role == Role::Client).then(rand::random::<[u8; 4]>);
         write_header(buf, fin, rsv1, opcode, mask, payload.len() as u64);
-        let write = async {
-            if mask.is_some() || payload.len() <= COPY_PAYLOAD_MAX {
-                let header_len = buf.len();
-                buf.extend_from_slice(payload);
-                if let Some(key) = mask {
-                    apply_mask(&mut buf[header_len..], key, 0);
-                }
-                io.write_all(buf).await
-            } else {
-                write_all_vectored(io, buf, payload).await
+        let result = if copy {
+            let header_end = buf.len();
+            buf.extend_from_slice(payload);
+            if let Some(key) = mask {
+                apply_mask(&mut buf[header_end..], key, 0);
             }
+            if flush == Flush::MayDefer && buf.len() <= COALESCE_MAX && self.shared.frame_buffered()
+            {
+                // Set before the flush task can look at it.
+                self.deferred.store(true, Ordering::SeqCst);
+                if self.schedule_flush() {
+                    return Ok(());
+                }
+            }
+            with_deadline(&self.shared, deadline, io.write_all(buf)).await
+        } else {
+            with_deadline(&self.shared, deadline, write_all_vectored(io, buf, payload)).await
         };
-        let result = with_deadline(&self.shared, deadline, write).await;
+        self.wire_written(buf);
+        result
+    }
+
+    /// Called once the wire buffer was written out (or failed to be): empties it, giving it
+    /// back to the pool or dropping it when a large frame made it grow.
+    fn wire_written(&self, buf: &mut BytesMut) {
+        buf.clear();
+        self.deferred.store(false, Ordering::SeqCst);
         if self.pool.is_some() {
             self.return_buffer(mem::take(buf));
         } else if buf.capacity() > KEEP_BUFFER_MAX {
             *buf = BytesMut::new();
         }
-        result
+    }
+
+    /// Makes sure a task will flush deferred frames: spawns one unless one is already due.
+    /// Returns false when no task can be spawned (outside a runtime): the frame is then
+    /// written at once.
+    fn schedule_flush(&self) -> bool {
+        // SeqCst here and in `flush_deferred`: each side stores one flag and then reads the
+        // other, and one of the two must see the other's store.
+        if self.flush_scheduled.swap(true, Ordering::SeqCst) {
+            return true;
+        }
+        let (Some(this), Ok(runtime)) =
+            (self.this.upgrade(), tokio::runtime::Handle::try_current())
+        else {
+            self.flush_scheduled.store(false, Ordering::SeqCst);
+            return false;
+        };
+        runtime.spawn(async move { this.flush_deferred().await });
+        true
+    }
+
+    /// The spawned flush: writes out whatever was deferred, waiting for the socket as any
+    /// writer does (bounded by the write deadline and by `close`).
+    async fn flush_deferred(&self) {
+        // Cleared before taking the lock: a frame deferred after this point schedules a
+        // new flush, one deferred before it is written here.
+        self.flush_scheduled.store(false, Ordering::SeqCst);
+        if !self.deferred.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut wire = self.wire.lock().await;
+        if !self.deferred.load(Ordering::Relaxed) || wire.err.is_some() {
+            return;
+        }
+        let deadline = self.shared.write_deadline();
+        let Wire { io, buf, .. } = &mut *wire;
+        let result = with_deadline(&self.shared, deadline, io.write_all(buf)).await;
+        self.wire_written(buf);
+        if let Err(err) = result {
+            wire.err = Some(err);
+        }
+    }
+
+    /// The reader's flush before it waits for the socket: writes deferred frames as far as
+    /// the socket takes them without waiting, and leaves the rest to the spawned flush. It
+    /// never waits for the wire lock either: a writer holding it sends the deferred frames
+    /// with its own.
+    pub(crate) fn try_flush_deferred(&self, cx: &mut Context<'_>) {
+        if !self.deferred.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(mut wire) = self.wire.try_lock() else {
+            return;
+        };
+        if wire.err.is_some() || self.shared.closed.is_cancelled() {
+            return;
+        }
+        let Wire { io, buf, .. } = &mut *wire;
+        while !buf.is_empty() {
+            match Pin::new(&mut *io).poll_write(cx, buf) {
+                Poll::Ready(Ok(0)) => {
+                    let err = Error::io(io::ErrorKind::WriteZero.into());
+                    self.wire_written(buf);
+                    wire.err = Some(err);
+                    return;
+                }
+                Poll::Ready(Ok(n)) => buf.advance(n),
+                Poll::Ready(Err(e)) => {
+                    self.wire_written(buf);
+                    wire.err = Some(Error::io(e));
+                    return;
+                }
+                Poll::Pending => return,
+            }
+        }
+        self.wire_written(buf);
     }
 }
 
@@ -628,7 +809,9 @@ impl MessageWriter {
             self.first = false;
             self.in_flight = Some(Box::pin(async move {
                 let deadline = inner.shared.write_deadline();
-                let result = inner.write_frame(fin, false, opcode, &buf, deadline).await;
+                let result = inner
+                    .write_frame(fin, false, opcode, &buf, deadline, Flush::Now)
+                    .await;
                 (result, Payload::Raw(buf))
             }));
             return Ok(());
@@ -653,7 +836,9 @@ impl MessageWriter {
         self.first = false;
         self.in_flight = Some(Box::pin(async move {
             let deadline = inner.shared.write_deadline();
-            let result = inner.write_frame(fin, rsv1, opcode, &out, deadline).await;
+            let result = inner
+                .write_frame(fin, rsv1, opcode, &out, deadline, Flush::Now)
+                .await;
             (result, Payload::Compressed(out))
         }));
         Ok(())

@@ -1,0 +1,211 @@
+//! Write coalescing (see `write.rs`): replies to pipelined messages share writes, and a
+//! deferred frame still reaches the peer whatever the application does next. The peer is
+//! tokio-tungstenite over an in-memory pipe that counts the server's writes.
+
+use std::{
+    io,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use compat::Hijacked;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
+use tokio_tungstenite::{
+    WebSocketStream,
+    tungstenite::{Message, protocol::Role as PeerRole},
+};
+
+use super::{Conn, ConnConfig, Role};
+use crate::MessageType;
+
+const LIMIT: Duration = Duration::from_secs(5);
+
+/// A pipe end that counts the `poll_write` calls that wrote something.
+struct CountingIo {
+    io: DuplexStream,
+    writes: Arc<AtomicUsize>,
+}
+
+impl AsyncRead for CountingIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for CountingIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.io).poll_write(cx, data);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+        }
+        result
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// A server `Conn` whose writes are counted, and its tokio-tungstenite peer.
+async fn counted_pair() -> (Conn, Arc<AtomicUsize>, WebSocketStream<DuplexStream>) {
+    let (a, b) = tokio::io::duplex(1 << 20);
+    let writes = Arc::new(AtomicUsize::new(0));
+    let io = CountingIo {
+        io: a,
+        writes: writes.clone(),
+    };
+    let conn = Conn::new(
+        Hijacked::new(io),
+        ConnConfig {
+            role: Role::Server,
+            subprotocol: String::new(),
+            read_buffer_size: 0,
+            write_buffer_size: 0,
+            write_buffer_pool: None,
+            local_addr: None,
+            remote_addr: None,
+            compression: None,
+        },
+    );
+    let peer = WebSocketStream::from_raw_socket(b, PeerRole::Client, None).await;
+    (conn, writes, peer)
+}
+
+/// Sends `n` numbered binary messages in one flush, so they arrive together.
+async fn send_burst(peer: &mut WebSocketStream<DuplexStream>, n: u8) {
+    for i in 0..n {
+        peer.feed(Message::binary(vec![i; 16])).await.unwrap();
+    }
+    peer.flush().await.unwrap();
+}
+
+async fn expect_binary(peer: &mut WebSocketStream<DuplexStream>, expected: &[u8]) {
+    let got = tokio::time::timeout(LIMIT, peer.next())
+        .await
+        .expect("a message in time");
+    assert_eq!(got.unwrap().unwrap(), Message::binary(expected.to_vec()));
+}
+
+#[tokio::test]
+async fn replies_to_pipelined_messages_share_one_write() {
+    let (conn, writes, mut peer) = counted_pair().await;
+    send_burst(&mut peer, 10).await;
+    for _ in 0..10 {
+        let (message_type, data) = conn.read_message().await.unwrap();
+        conn.write_message(message_type, &data).await.unwrap();
+    }
+    // The last reply found no frame waiting behind its message, so it went out now and took
+    // the nine deferred replies with it.
+    assert_eq!(writes.load(Ordering::SeqCst), 1);
+    for i in 0..10 {
+        expect_binary(&mut peer, &[i; 16]).await;
+    }
+}
+
+#[tokio::test]
+async fn a_lone_message_is_answered_by_a_write_of_its_own() {
+    let (conn, writes, mut peer) = counted_pair().await;
+    for i in 0..3u8 {
+        peer.send(Message::binary(vec![i; 16])).await.unwrap();
+        let (message_type, data) = conn.read_message().await.unwrap();
+        conn.write_message(message_type, &data).await.unwrap();
+        assert_eq!(writes.load(Ordering::SeqCst), usize::from(i) + 1);
+        expect_binary(&mut peer, &[i; 16]).await;
+    }
+}
+
+#[tokio::test]
+async fn a_deferred_reply_goes_out_when_the_application_stops_reading() {
+    let (conn, _writes, mut peer) = counted_pair().await;
+    send_burst(&mut peer, 2).await;
+    let (message_type, data) = conn.read_message().await.unwrap();
+    conn.write_message(message_type, &data).await.unwrap();
+    // The second message is never read: the spawned flush sends the reply all the same.
+    expect_binary(&mut peer, &[0; 16]).await;
+    drop(conn);
+}
+
+#[tokio::test]
+async fn a_deferred_reply_survives_dropping_the_conn() {
+    let (conn, _writes, mut peer) = counted_pair().await;
+    send_burst(&mut peer, 2).await;
+    let (message_type, data) = conn.read_message().await.unwrap();
+    conn.write_message(message_type, &data).await.unwrap();
+    drop(conn);
+    expect_binary(&mut peer, &[0; 16]).await;
+}
+
+#[tokio::test]
+async fn close_sends_deferred_replies_before_shutting_down() {
+    let (conn, _writes, mut peer) = counted_pair().await;
+    send_burst(&mut peer, 2).await;
+    let (message_type, data) = conn.read_message().await.unwrap();
+    conn.write_message(message_type, &data).await.unwrap();
+    conn.close().await.unwrap();
+    expect_binary(&mut peer, &[0; 16]).await;
+    let end = tokio::time::timeout(LIMIT, peer.next()).await.unwrap();
+    assert!(
+        !matches!(end, Some(Ok(Message::Binary(_)))),
+        "nothing after the reply, got {end:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_control_frame_follows_the_deferred_replies_in_order() {
+    let (conn, writes, mut peer) = counted_pair().await;
+    send_burst(&mut peer, 3).await;
+    for _ in 0..2 {
+        let (message_type, data) = conn.read_message().await.unwrap();
+        conn.write_message(message_type, &data).await.unwrap();
+    }
+    assert_eq!(writes.load(Ordering::SeqCst), 0, "both replies deferred");
+    conn.write_control(MessageType::Ping, b"p", None)
+        .await
+        .unwrap();
+    assert_eq!(writes.load(Ordering::SeqCst), 1, "one write for all three");
+    expect_binary(&mut peer, &[0; 16]).await;
+    expect_binary(&mut peer, &[1; 16]).await;
+    let ping = tokio::time::timeout(LIMIT, peer.next()).await.unwrap();
+    assert_eq!(
+        ping.unwrap().unwrap(),
+        Message::Ping(Bytes::from_static(b"p"))
+    );
+}
+
+#[tokio::test]
+async fn deferred_replies_are_capped_so_a_long_burst_still_streams() {
+    let (conn, writes, mut peer) = counted_pair().await;
+    // 64 messages of 1 KiB: more than the coalescing cap holds at once.
+    for i in 0..64u8 {
+        peer.feed(Message::binary(vec![i; 1024])).await.unwrap();
+    }
+    peer.flush().await.unwrap();
+    for _ in 0..64 {
+        let (message_type, data) = conn.read_message().await.unwrap();
+        conn.write_message(message_type, &data).await.unwrap();
+    }
+    let n = writes.load(Ordering::SeqCst);
+    assert!((2..64).contains(&n), "{n} writes for 64 replies");
+    for i in 0..64u8 {
+        expect_binary(&mut peer, &[i; 1024]).await;
+    }
+}
