@@ -144,7 +144,7 @@ impl Conn {
     /// peer closes, this returns an error whose [`close_error`](Error::close_error) carries
     /// the peer's code. Errors are permanent: every later read returns the same error.
     pub async fn read_message(&self) -> Result<(MessageType, Bytes), Error> {
-        let mut reader = self.reader.lock().await;
+        let mut reader = shared::lock(&self.reader).await;
         let message_type = poll_fn(|cx| reader.poll_next_message(cx)).await?;
         let data = if reader.message_compressed() {
             let mut inflated = Vec::new();

@@ -48,6 +48,13 @@ pub(crate) const DEFAULT_READ_BUFFER_SIZE: usize = 4096;
 /// idle connection goes back to holding almost nothing.
 const KEEP_BUFFER_MAX: usize = 64 * 1024;
 
+/// How much of a frame's announced rest the read buffer makes room for at once. Beyond it the
+/// buffer grows at most by doubling per read, so a peer that announces a huge frame and
+/// stalls pins no more than this (or what it actually sent). Up to it, a frame is read
+/// without regrowing the buffer, which at 64 KiB used to cost a third of the instructions
+/// per message (`realloc` copies, see BENCHMARKS.md).
+const EAGER_FRAME_BUFFER: usize = 64 * 1024;
+
 /// The data frame being delivered.
 struct Frame {
     /// Payload bytes not yet taken out of `buf`.
@@ -224,7 +231,7 @@ impl Reader {
             }
         }
         let spare = self.buf.capacity() - self.buf.len();
-        if spare < want.min(self.read_buffer_size) {
+        if spare < want {
             self.buf.reserve(want.max(self.read_buffer_size));
         }
         tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
@@ -650,10 +657,15 @@ impl Reader {
             let remaining = self.frame.as_ref().map_or(0, |f| f.remaining);
             let have = self.buf.len() as u64;
             if have < remaining {
-                // Grow toward the frame size, at most doubling per read, so a peer that
-                // announces a huge frame and stalls cannot pin that much memory.
+                // Grow toward the frame size: at once up to EAGER_FRAME_BUFFER, then at
+                // most doubling per read.
                 let need = (remaining - have) as usize;
-                let want = need.min(self.buf.capacity().max(self.read_buffer_size));
+                let want = need.min(
+                    self.buf
+                        .capacity()
+                        .max(self.read_buffer_size)
+                        .max(EAGER_FRAME_BUFFER),
+                );
                 if let Err(e) = ready!(self.poll_read_more(cx, want)) {
                     return self.poll_fail(cx, e);
                 }

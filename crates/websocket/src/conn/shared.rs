@@ -12,6 +12,18 @@ use std::{
 
 use tokio_util::sync::CancellationToken;
 
+/// Locks an async mutex, trying the uncontended case first: a connection's locks are almost
+/// always free (one reader, one writer), and `try_lock` skips building and polling an
+/// acquire future (about 250 instructions a lock, 13% of a 1 KiB echo with three locks).
+/// tokio's mutex hands a released permit straight to a queued waiter, so this never jumps
+/// the queue.
+pub(crate) async fn lock<T>(mutex: &tokio::sync::Mutex<T>) -> tokio::sync::MutexGuard<'_, T> {
+    match mutex.try_lock() {
+        Ok(guard) => guard,
+        Err(_) => mutex.lock().await,
+    }
+}
+
 /// The default read limit: large enough for every Autobahn case (16 MiB messages), small
 /// enough that one connection cannot make the server buffer without bound. gorilla's default
 /// is no limit; `set_read_limit(0)` restores that.

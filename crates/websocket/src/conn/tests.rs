@@ -421,6 +421,55 @@ async fn read_deadline_times_out_permanently() {
 }
 
 #[tokio::test]
+async fn a_write_past_its_deadline_fails_and_breaks_the_conn() {
+    let (conn, _client) = pair().await;
+    conn.set_write_deadline(Some(Instant::now() - Duration::from_millis(1)));
+    let err = within(conn.write_message(MessageType::Text, b"late"))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    conn.set_write_deadline(None);
+    let err = within(conn.write_message(MessageType::Text, b"after"))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "the failure is permanent: {err}");
+}
+
+#[tokio::test]
+async fn the_write_deadline_bounds_a_write_the_peer_does_not_read() {
+    // A pipe that holds 4 KiB and a peer that never reads; a frame copied behind its header
+    // (10 KiB) and one written with a vectored write (64 KiB).
+    for size in [10 * 1024, 64 * 1024] {
+        let (a, _b) = tokio::io::duplex(4096);
+        let conn = server_with(a, b"");
+        conn.set_write_deadline(Some(Instant::now() + Duration::from_millis(100)));
+        let started = Instant::now();
+        let err = within(conn.write_message(MessageType::Binary, &vec![7; size]))
+            .await
+            .unwrap_err();
+        assert!(err.is_timeout(), "{size}: {err}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+}
+
+#[tokio::test]
+async fn close_ends_a_write_blocked_on_the_peer() {
+    let (a, _b) = tokio::io::duplex(4096);
+    let conn = std::sync::Arc::new(server_with(a, b""));
+    let writer = conn.clone();
+    let blocked = tokio::spawn(async move {
+        writer
+            .write_message(MessageType::Binary, &[7; 64 * 1024])
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!blocked.is_finished(), "the write waits for the peer");
+    within(conn.close()).await.unwrap();
+    let err = within(blocked).await.unwrap().unwrap_err();
+    assert!(err.is_local_closed(), "{err}");
+}
+
+#[tokio::test]
 async fn custom_handlers_run_and_can_move_the_deadline() {
     let (conn, mut client) = pair().await;
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
