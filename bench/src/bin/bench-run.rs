@@ -1076,8 +1076,9 @@ fn report(
          worker; Go likewise gets GOMAXPROCS=1 from the affinity mask.\n\
          - **axum-native with TCP_NODELAY** (pipelined scenario only): `axum::serve` leaves Nagle's \
          algorithm on, so the kernel coalesces the small echoes of a pipelined stream into few \
-         segments; this project's `Conn` and gorilla set `TCP_NODELAY`. The extra row is the same \
-         axum server with `TCP_NODELAY`, to show which part of the difference is Nagle.\n\
+         segments; this project's `Conn` and gorilla set `TCP_NODELAY` (this project coalesces \
+         replies to pipelined messages itself instead). The extra row is the same axum server \
+         with `TCP_NODELAY`, to show which part of axum's figure is Nagle.\n\
          - **Plain HTTP**: `GET /plain` answering `Hello, World!` (text/plain): a compat handler \
          writing through the `ResponseWriter` vs an axum handler returning the string, both on \
          `axum::serve` with connect info; Go's net/http for reference.\n\

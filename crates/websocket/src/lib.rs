@@ -56,6 +56,14 @@
 //! [`Conn::close`] work from any task, even while another task is blocked in a read. Give a
 //! second task the connection in an `Arc`, or just its write side with [`Conn::handle`].
 //!
+//! # Writes
+//!
+//! Like gorilla, a connection sets `TCP_NODELAY` and writes each message as soon as it is
+//! given. One exception makes pipelining cheap: when the reader already holds the peer's next
+//! message, a small reply may wait in the connection's buffer for the reply to that message,
+//! so a burst of requests is answered with a few writes (see [`ConnHandle::write_message`]).
+//! It never waits for the application, only for the runtime's next scheduling round.
+//!
 //! # Protocol
 //!
 //! RFC 6455 in full: masking rules per role, fragmentation with control frames between the
