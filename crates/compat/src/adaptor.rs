@@ -26,7 +26,6 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, StatusCode, Uri, Version};
 use http_body::Body as _;
 use hyper::upgrade::OnUpgrade;
-use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use crate::{
@@ -170,114 +169,113 @@ impl<H> std::fmt::Debug for HandlerService<H> {
     }
 }
 
-/// The response future of a [`HandlerService`].
-pub type ResponseFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
-
 impl<H: Handler> HandlerService<H> {
     /// Serves one request: runs the handler and resolves with the response head as soon as
     /// the handler commits it.
     ///
-    /// The handler starts inside this future, so one that returns without streaming or
+    /// The handler starts inside the returned future, so one that returns without streaming or
     /// hijacking (most of them) costs no task of its own: no spawn, no cross-task wake-up. If
     /// it commits the head while it still runs (a flush, a body past the buffer, a hijack),
     /// the rest of it moves to a task of its own, which goes on after hyper has the head. If
-    /// hyper drops this future first (the client left), the handler also goes on in a task
+    /// hyper drops the future first (the client left), the handler also goes on in a task
     /// of its own, with its context cancelled, as a Go handler would.
-    pub fn serve(&self, mut req: Request<Body>) -> ResponseFuture {
-        let handler = self.handler.clone();
-        Box::pin(async move {
-            let context = request::Context::new();
-            let info = prepare(&mut req, context.clone()).await;
-            let (head_tx, head_rx) = oneshot::channel();
-            let writer = ServerWriter::new(info, head_tx);
-            let task = Box::pin(run_handler(handler, writer, req, context.clone()));
-            InlineHandler {
-                task: Some(task),
-                head_rx,
-                context,
-                // The handler's logs belong to the request's span (a `TraceLayer`'s, say), also
-                // once it runs in a task of its own.
-                span: tracing::Span::current(),
-            }
-            .await
-        })
+    pub fn serve(&self, req: Request<Body>) -> ResponseFuture {
+        let context = request::Context::new();
+        let task = Box::pin(run_handler(self.handler.clone(), req, context.clone()));
+        ResponseFuture {
+            task: Some(task),
+            context,
+            span: None,
+        }
     }
 }
 
 async fn run_handler<H: Handler>(
     handler: Arc<H>,
-    mut writer: ServerWriter,
-    req: Request<Body>,
+    mut req: Request<Body>,
     context: request::Context,
 ) {
-    // Ends the request's context however the handler ends: returning, panicking, or being
-    // dropped.
-    let _cancel = CancelOnDrop(context);
+    let info = prepare(&mut req, context).await;
+    // Dropping the writer ends the request's context however the handler ends: returning,
+    // panicking, or being dropped.
+    let mut writer = ServerWriter::new(info);
     handler.serve_http(&mut writer, req).await;
     writer.finish().await;
 }
 
-/// Cancels the context it owns when dropped.
-struct CancelOnDrop(request::Context);
+/// The response future of a [`HandlerService`]: runs the handler until the response head is
+/// known; see [`HandlerService::serve`].
+pub struct ResponseFuture {
+    /// The handler, while it runs inside this future.
+    task: Option<BoxFuture<'static>>,
+    /// The request's context, which also carries the head from the writer.
+    context: request::Context,
+    /// The span of the first poll, for the handler once it runs in a task of its own.
+    span: Option<tracing::Span>,
+}
 
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel();
+impl std::fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("running", &self.task.is_some())
+            .field("context", &self.context)
+            .finish()
     }
 }
 
-/// Runs the handler until the response head is known; see [`HandlerService::serve`].
-struct InlineHandler {
-    /// The handler, while it runs inside this future.
-    task: Option<BoxFuture<'static>>,
-    head_rx: oneshot::Receiver<Response>,
-    context: request::Context,
-    span: tracing::Span,
-}
-
-impl InlineHandler {
+impl ResponseFuture {
     /// Moves the handler to a task of its own.
     fn spawn(&mut self, task: BoxFuture<'static>) {
-        let span = std::mem::replace(&mut self.span, tracing::Span::none());
+        let span = self.span.take().unwrap_or_else(tracing::Span::none);
         tokio::spawn(task.instrument(span));
     }
 }
 
-impl Future for InlineHandler {
+impl Future for ResponseFuture {
     type Output = Response;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
         let this = &mut *self;
-        if let Some(task) = this.task.as_mut() {
-            // A panic ends the handler here as it would end a task of its own: unwinding drops
-            // the writer (no head yet: the 500 below; a started body: the connection is
-            // aborted) and cancels the context. The panic hook has reported it.
-            match panic::catch_unwind(AssertUnwindSafe(|| task.as_mut().poll(cx))) {
-                Ok(Poll::Pending) => {}
-                Ok(Poll::Ready(())) | Err(_) => this.task = None,
-            }
+        // The handler's logs belong to the request's span (a `TraceLayer`'s, say), also once
+        // it runs in a task of its own.
+        if this.span.is_none() {
+            this.span = Some(tracing::Span::current());
         }
-        match Pin::new(&mut this.head_rx).poll(cx) {
-            Poll::Ready(Ok(response)) => {
+        let task = this
+            .task
+            .as_mut()
+            .expect("ResponseFuture polled after completion");
+        // A panic ends the handler here as it would end a task of its own: unwinding drops
+        // the writer (no head yet: the 500 below; a started body: the connection is aborted)
+        // and cancels the context. The panic hook has reported it.
+        match panic::catch_unwind(AssertUnwindSafe(|| task.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => {}
+            Ok(Poll::Ready(())) | Err(_) => this.task = None,
+        }
+        // The writer sends the head only while the handler runs in here, so a poll that did
+        // not produce it has nothing to wait for but the handler's own wake-up.
+        match this.context.take_head() {
+            Some(response) => {
                 if let Some(task) = this.task.take() {
                     this.spawn(task);
                 }
                 Poll::Ready(response)
             }
-            Poll::Ready(Err(_)) => {
+            None if this.task.is_none() => {
                 // The handler ended without a head: it panicked.
                 tracing::error!("http: handler panicked before writing a response");
                 Poll::Ready(StatusCode::INTERNAL_SERVER_ERROR.into_response())
             }
-            Poll::Pending => Poll::Pending,
+            None => Poll::Pending,
         }
     }
 }
 
-impl Drop for InlineHandler {
+impl Drop for ResponseFuture {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
             // Dropped before the head: the client is gone.
+            self.context.close_head();
             self.context.cancel();
             if tokio::runtime::Handle::try_current().is_ok() {
                 self.spawn(task);
@@ -401,7 +399,7 @@ impl Future for InfallibleFuture {
     type Output = Result<Response, Infallible>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.0.as_mut().poll(cx).map(Ok)
+        Pin::new(&mut self.0).poll(cx).map(Ok)
     }
 }
 

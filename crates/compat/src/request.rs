@@ -2,10 +2,17 @@
 //! cancellation context, the peer address, the Host, and path values. The adaptor stores them
 //! in the request's extensions; [`RequestExt`] reads them back.
 
-use std::net::SocketAddr;
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
+use axum::response::Response;
 use http::Request;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use tokio::sync::Notify;
 
 /// Go's `r.Context()` for one request: cancelled when the client disconnects, when the response
 /// is dropped before it was fully sent, or when the handler returns (or panics).
@@ -24,9 +31,30 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 ///     }
 /// }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Context {
-    token: CancellationToken,
+    shared: Arc<Shared>,
+}
+
+/// What one request's handler, its writer and its response future share. The response head
+/// rides along with the cancellation state so that a request costs one allocation for both.
+#[derive(Default)]
+struct Shared {
+    cancelled: AtomicBool,
+    notify: Notify,
+    head: Mutex<Head>,
+}
+
+/// The hand-off of the response head from the handler's writer to the response future.
+#[derive(Default)]
+enum Head {
+    /// The response future waits for the head.
+    #[default]
+    Waiting,
+    /// The writer committed the head; the response future has not taken it yet.
+    Sent(Response),
+    /// The response future took the head or is gone: a head sent now has no one to go to.
+    Closed,
 }
 
 impl Context {
@@ -37,28 +65,86 @@ impl Context {
 
     /// Whether the request is over (Go: `ctx.Err() != nil`).
     pub fn is_cancelled(&self) -> bool {
-        self.token.is_cancelled()
+        self.shared.cancelled.load(Ordering::Acquire)
     }
 
     /// Resolves once the request is over (Go: `<-ctx.Done()`). Cancel-safe.
-    pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
-        self.token.cancelled()
+    pub async fn cancelled(&self) {
+        // Registering before checking the flag: a cancel in between still wakes this waiter,
+        // since `notify_waiters` reaches every `Notified` created before it.
+        let notified = self.shared.notify.notified();
+        if self.is_cancelled() {
+            return;
+        }
+        notified.await;
     }
 
     /// Ends the request's context.
     pub fn cancel(&self) {
-        self.token.cancel();
+        if !self.shared.cancelled.swap(true, Ordering::AcqRel) {
+            self.shared.notify.notify_waiters();
+        }
     }
 
     /// Cancels the context when the guard is dropped, unless it is disarmed first.
     pub(crate) fn cancel_on_drop(&self) -> CancelOnDrop {
-        CancelOnDrop(Some(self.token.clone()))
+        CancelOnDrop(Some(self.clone()))
+    }
+
+    /// Hands the response head to the response future. `false` if that future took a head
+    /// already or is gone: the response is dropped.
+    #[must_use]
+    pub(crate) fn send_head(&self, response: Response) -> bool {
+        let mut head = self.lock_head();
+        match *head {
+            Head::Waiting => {
+                *head = Head::Sent(response);
+                true
+            }
+            Head::Sent(_) | Head::Closed => false,
+        }
+    }
+
+    /// The head the writer sent, if it did. No head is accepted after this.
+    pub(crate) fn take_head(&self) -> Option<Response> {
+        let mut head = self.lock_head();
+        match std::mem::take(&mut *head) {
+            Head::Sent(response) => {
+                *head = Head::Closed;
+                Some(response)
+            }
+            unsent => {
+                *head = unsent;
+                None
+            }
+        }
+    }
+
+    /// Refuses any head sent from now on: the response future is gone.
+    pub(crate) fn close_head(&self) {
+        *self.lock_head() = Head::Closed;
+    }
+
+    fn lock_head(&self) -> std::sync::MutexGuard<'_, Head> {
+        // Nothing panics while the lock is held, and the slot is valid in every state anyway.
+        self.shared
+            .head
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
     }
 }
 
 /// Cancels a [`Context`] when dropped, unless [`disarm`](Self::disarm)ed.
 #[derive(Debug)]
-pub(crate) struct CancelOnDrop(Option<CancellationToken>);
+pub(crate) struct CancelOnDrop(Option<Context>);
 
 impl CancelOnDrop {
     pub(crate) fn disarm(&mut self) {
@@ -68,8 +154,8 @@ impl CancelOnDrop {
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        if let Some(token) = self.0.take() {
-            token.cancel();
+        if let Some(context) = self.0.take() {
+            context.cancel();
         }
     }
 }
@@ -179,6 +265,35 @@ mod tests {
         assert_eq!(r.path_value("user"), Some("ann"));
         assert_eq!(r.path_value("nope"), None);
         assert_eq!(r.raw_query(), Some("x=1"));
+    }
+
+    #[tokio::test]
+    async fn cancelled_resolves_for_waiters_before_and_after_cancel() {
+        let ctx = Context::new();
+        let waiter = tokio::spawn({
+            let ctx = ctx.clone();
+            async move { ctx.cancelled().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!ctx.is_cancelled() && !waiter.is_finished());
+        ctx.cancel();
+        waiter.await.unwrap();
+        assert!(ctx.is_cancelled());
+        // Already cancelled: resolves at once.
+        ctx.cancelled().await;
+    }
+
+    #[test]
+    fn head_is_handed_over_once() {
+        let head = || Response::new(axum::body::Body::empty());
+        let ctx = Context::new();
+        assert!(ctx.take_head().is_none());
+        assert!(ctx.send_head(head()));
+        assert!(ctx.take_head().is_some());
+        assert!(!ctx.send_head(head()));
+        let ctx = Context::new();
+        ctx.close_head();
+        assert!(!ctx.send_head(head()));
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The [`ResponseWriter`] a handler gets when it is served by the adaptor on hyper.
 //!
-//! The handler runs in its own task; the response head travels to the axum-side future over a
-//! oneshot as soon as it is known, and the body follows over a bounded channel. This split is
-//! what lets `hijack` work at all: hyper completes an upgrade only after the response was
-//! returned to it, so the head must leave before the handler awaits the upgrade.
+//! The response head goes to the axum-side future (through the request's shared state, see
+//! [`Context`](crate::Context)) as soon as it is known, and a streamed body follows over a
+//! bounded channel. This split is what lets `hijack` work at all: hyper completes an upgrade
+//! only after the response was returned to it, so the head must leave before the handler
+//! awaits the upgrade.
 
 use std::{
     future::poll_fn,
@@ -22,7 +23,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use tokio::{io::AsyncWrite, net::TcpStream, sync::mpsc, sync::oneshot};
+use tokio::{io::AsyncWrite, net::TcpStream, sync::mpsc};
 use tokio_util::sync::PollSender;
 
 use crate::{Error, Hijacked, ResponseWriter, body::ChannelBody, request, writer::HijackFuture};
@@ -80,7 +81,6 @@ pub(crate) struct ServerWriter {
     head_request: bool,
     connect: bool,
     body_pending: bool,
-    head_tx: Option<oneshot::Sender<Response<Body>>>,
     body_tx: Option<PollSender<Bytes>>,
     /// Set once a streamed body ended properly; shared with the body, made when streaming
     /// starts (most responses never stream).
@@ -91,7 +91,7 @@ pub(crate) struct ServerWriter {
 }
 
 impl ServerWriter {
-    pub(crate) fn new(info: RequestInfo, head_tx: oneshot::Sender<Response<Body>>) -> Self {
+    pub(crate) fn new(info: RequestInfo) -> Self {
         ServerWriter {
             headers: HeaderMap::new(),
             frozen: None,
@@ -104,7 +104,6 @@ impl ServerWriter {
             head_request: info.method == Method::HEAD,
             connect: info.method == Method::CONNECT,
             body_pending: info.body_pending,
-            head_tx: Some(head_tx),
             body_tx: None,
             complete: None,
             on_upgrade: info.on_upgrade,
@@ -160,11 +159,12 @@ impl ServerWriter {
             Some(frozen) => frozen,
             None => mem::take(&mut self.headers),
         };
-        let tx = self.head_tx.take().expect("head sent once");
-        tx.send(response).map_err(|_| {
+        if self.context.send_head(response) {
+            Ok(())
+        } else {
             self.phase = Phase::Done;
-            Error::closed()
-        })
+            Err(Error::closed())
+        }
     }
 
     fn start_streaming(&mut self) -> Result<(), Error> {
@@ -391,6 +391,14 @@ impl ResponseWriter for ServerWriter {
 
     fn hijack(&mut self) -> HijackFuture<'_> {
         Box::pin(self.hijack_inner())
+    }
+}
+
+impl Drop for ServerWriter {
+    /// The writer lives exactly as long as the handler's call: its end, by returning,
+    /// panicking or being dropped, ends the request's context.
+    fn drop(&mut self) {
+        self.context.cancel();
     }
 }
 
