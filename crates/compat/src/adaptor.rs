@@ -195,7 +195,12 @@ async fn run_handler<H: Handler>(
     mut req: Request<Body>,
     context: request::Context,
 ) {
-    let info = prepare(&mut req, context).await;
+    if has_path_params(&req) {
+        // Boxed: the extractor's state (the request's parts, held across its await) would
+        // otherwise make every handler's future larger, past the allocator's fast sizes.
+        Box::pin(copy_path_params(&mut req)).await;
+    }
+    let info = prepare(&mut req, context);
     // Dropping the writer ends the request's context however the handler ends: returning,
     // panicking, or being dropped.
     let mut writer = ServerWriter::new(info);
@@ -210,7 +215,8 @@ pub struct ResponseFuture {
     task: Option<BoxFuture<'static>>,
     /// The request's context, which also carries the head from the writer.
     context: request::Context,
-    /// The span of the first poll, for the handler once it runs in a task of its own.
+    /// The request's span (a `TraceLayer`'s, say), kept for the handler's logs once it runs in
+    /// a task of its own; taken only when the handler outlives a poll, since most do not.
     span: Option<tracing::Span>,
 }
 
@@ -224,9 +230,10 @@ impl std::fmt::Debug for ResponseFuture {
 }
 
 impl ResponseFuture {
-    /// Moves the handler to a task of its own.
+    /// Moves the handler to a task of its own. Called inside `poll`, where the current span is
+    /// the request's, or on drop, with the span of the poll that left the handler running.
     fn spawn(&mut self, task: BoxFuture<'static>) {
-        let span = self.span.take().unwrap_or_else(tracing::Span::none);
+        let span = self.span.take().unwrap_or_else(tracing::Span::current);
         tokio::spawn(task.instrument(span));
     }
 }
@@ -236,11 +243,6 @@ impl Future for ResponseFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
         let this = &mut *self;
-        // The handler's logs belong to the request's span (a `TraceLayer`'s, say), also once
-        // it runs in a task of its own.
-        if this.span.is_none() {
-            this.span = Some(tracing::Span::current());
-        }
         let task = this
             .task
             .as_mut()
@@ -266,7 +268,14 @@ impl Future for ResponseFuture {
                 tracing::error!("http: handler panicked before writing a response");
                 Poll::Ready(StatusCode::INTERNAL_SERVER_ERROR.into_response())
             }
-            None => Poll::Pending,
+            None => {
+                // Dropped before the next poll, this future hands the handler to a task of
+                // its own, which must still log in the request's span.
+                if this.span.is_none() {
+                    this.span = Some(tracing::Span::current());
+                }
+                Poll::Pending
+            }
         }
     }
 }
@@ -277,7 +286,9 @@ impl Drop for ResponseFuture {
             // Dropped before the head: the client is gone.
             self.context.close_head();
             self.context.cancel();
-            if tokio::runtime::Handle::try_current().is_ok() {
+            // Without a span, this future was never polled and the handler never started: it
+            // need not run at all.
+            if self.span.is_some() && tokio::runtime::Handle::try_current().is_ok() {
                 self.spawn(task);
             }
         }
@@ -286,7 +297,7 @@ impl Drop for ResponseFuture {
 
 /// Moves what Go handlers reach for into the request's extensions and takes out what the
 /// writer needs.
-async fn prepare(req: &mut Request<Body>, context: request::Context) -> RequestInfo {
+fn prepare(req: &mut Request<Body>, context: request::Context) -> RequestInfo {
     let on_upgrade = req.extensions_mut().remove::<OnUpgrade>();
     if on_upgrade.is_some() {
         detach_head(req);
@@ -298,25 +309,6 @@ async fn prepare(req: &mut Request<Body>, context: request::Context) -> RequestI
     if let Some(addr) = remote_addr {
         req.extensions_mut().insert(RemoteAddr(addr));
     }
-    // Only a route with parameters (`{name}`, `{*rest}`) has values to copy: skip taking the
-    // request apart for the extractor on every other route.
-    let has_params = req
-        .extensions()
-        .get::<MatchedPath>()
-        .is_none_or(|path| path.as_str().contains('{'));
-    if has_params {
-        let (mut parts, body) = std::mem::replace(req, Request::new(Body::empty())).into_parts();
-        if let Ok(params) = RawPathParams::from_request_parts(&mut parts, &()).await {
-            let params = params
-                .iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect::<Vec<_>>();
-            if !params.is_empty() {
-                parts.extensions.insert(PathParams(params));
-            }
-        }
-        *req = Request::from_parts(parts, body);
-    }
     req.extensions_mut().insert(context.clone());
     RequestInfo {
         method: req.method().clone(),
@@ -325,6 +317,29 @@ async fn prepare(req: &mut Request<Body>, context: request::Context) -> RequestI
         remote_addr,
         context,
     }
+}
+
+/// Whether the route has parameters (`{name}`, `{*rest}`) to copy: every other route skips
+/// taking the request apart for the extractor.
+fn has_path_params(req: &Request<Body>) -> bool {
+    req.extensions()
+        .get::<MatchedPath>()
+        .is_none_or(|path| path.as_str().bytes().any(|b| b == b'{'))
+}
+
+/// Copies the path parameters axum matched into [`PathParams`].
+async fn copy_path_params(req: &mut Request<Body>) {
+    let (mut parts, body) = std::mem::replace(req, Request::new(Body::empty())).into_parts();
+    if let Ok(params) = RawPathParams::from_request_parts(&mut parts, &()).await {
+        let params = params
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect::<Vec<_>>();
+        if !params.is_empty() {
+            parts.extensions.insert(PathParams(params));
+        }
+    }
+    *req = Request::from_parts(parts, body);
 }
 
 /// Gives the head of a request that may be hijacked storage of its own.

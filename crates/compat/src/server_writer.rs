@@ -62,14 +62,14 @@ pub(crate) struct RequestInfo {
 }
 
 pub(crate) struct ServerWriter {
-    /// The headers the handler edits.
+    /// The headers the handler edits; until it edits them after the commit point, also the
+    /// ones that are sent.
     headers: HeaderMap,
     /// The headers as they were at the commit point (Go's `WriteHeader`, explicit or implied
-    /// by the first write): what is sent. Edits after it go to a lazy copy in `headers` and
-    /// are not sent, as in Go.
-    frozen: Option<HeaderMap>,
-    /// Whether `headers` holds the copy of `frozen` the handler may edit.
-    thawed: bool,
+    /// by the first write), set aside the first time the handler asks to edit its headers
+    /// after that point: edits go to `headers` then, and are not sent, as in Go. Most handlers
+    /// never do, and pay for no copy.
+    committed: Option<HeaderMap>,
     status: Option<StatusCode>,
     /// The valid `Content-Length` the handler declared at the commit point.
     declared_len: Option<u64>,
@@ -94,8 +94,7 @@ impl ServerWriter {
     pub(crate) fn new(info: RequestInfo) -> Self {
         ServerWriter {
             headers: HeaderMap::new(),
-            frozen: None,
-            thawed: false,
+            committed: None,
             status: None,
             declared_len: None,
             written: 0,
@@ -116,7 +115,7 @@ impl ServerWriter {
     fn commit(&mut self, status: StatusCode) {
         debug_assert!(self.status.is_none());
         self.status = Some(status);
-        let mut headers = mem::take(&mut self.headers);
+        let headers = &mut self.headers;
         // Go's WriteHeader: an unparsable Content-Length is dropped, a valid one is enforced.
         if let Some(value) = headers.get(header::CONTENT_LENGTH) {
             match value
@@ -131,7 +130,11 @@ impl ServerWriter {
                 }
             }
         }
-        self.frozen = Some(headers);
+    }
+
+    /// The headers that go out with the head.
+    fn head_headers(&mut self) -> &mut HeaderMap {
+        self.committed.as_mut().unwrap_or(&mut self.headers)
     }
 
     fn status_or_ok(&mut self) -> StatusCode {
@@ -155,10 +158,10 @@ impl ServerWriter {
     fn send_head(&mut self, status: StatusCode, body: Body) -> Result<(), Error> {
         let mut response = Response::new(body);
         *response.status_mut() = status;
-        *response.headers_mut() = match self.frozen.take() {
-            Some(frozen) => frozen,
-            None => mem::take(&mut self.headers),
-        };
+        // Swapped rather than assigned: the response's empty map is not dropped here but
+        // left to the writer, which drops a map anyway.
+        mem::swap(response.headers_mut(), self.head_headers());
+        self.committed = None;
         if self.context.send_head(response) {
             Ok(())
         } else {
@@ -223,8 +226,8 @@ impl ServerWriter {
                 .is_some_and(|len| len != self.buf.len() as u64);
             if self.head_request {
                 if self.written > 0 && self.declared_len.is_none() {
-                    let frozen = self.frozen.as_mut().expect("committed");
-                    frozen.insert(header::CONTENT_LENGTH, HeaderValue::from(self.written));
+                    let written = HeaderValue::from(self.written);
+                    self.head_headers().insert(header::CONTENT_LENGTH, written);
                 }
                 // The client may be gone; nothing is left to tell.
                 let _ = self.send_head(status, Body::empty());
@@ -237,7 +240,9 @@ impl ServerWriter {
                     let _ = poll_fn(|cx| self.poll_send_buf(cx)).await;
                 }
             } else {
-                let body = Body::from(self.buf.split().freeze());
+                // Taken whole, not split: the buffer is not reused, and a split would first
+                // move it to shared storage.
+                let body = Body::from(mem::take(&mut self.buf).freeze());
                 let _ = self.send_head(status, body);
             }
         } else if self.phase == Phase::Streaming {
@@ -354,17 +359,15 @@ impl AsyncWrite for ServerWriter {
 
 impl ResponseWriter for ServerWriter {
     fn headers(&self) -> &HeaderMap {
-        match &self.frozen {
-            Some(frozen) if !self.thawed => frozen,
-            _ => &self.headers,
-        }
+        &self.headers
     }
 
     fn headers_mut(&mut self) -> &mut HeaderMap {
-        // After the commit point edits go to a copy that is never sent (Go clones lazily too).
-        if let (Some(frozen), false) = (&self.frozen, self.thawed) {
-            self.headers = frozen.clone();
-            self.thawed = true;
+        // Between the commit point and the head going out, edits must not reach what is sent:
+        // set the committed headers aside first (Go clones lazily too).
+        let head_pending = self.status.is_some() && self.phase == Phase::Buffering;
+        if head_pending && self.committed.is_none() {
+            self.committed = Some(self.headers.clone());
         }
         &mut self.headers
     }
