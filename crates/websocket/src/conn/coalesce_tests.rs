@@ -22,7 +22,7 @@ use tokio_tungstenite::{
     tungstenite::{Message, protocol::Role as PeerRole},
 };
 
-use super::{Conn, ConnConfig, Role};
+use super::Conn;
 use crate::MessageType;
 
 const LIMIT: Duration = Duration::from_secs(5);
@@ -73,19 +73,7 @@ async fn counted_pair() -> (Conn, Arc<AtomicUsize>, WebSocketStream<DuplexStream
         io: a,
         writes: writes.clone(),
     };
-    let conn = Conn::new(
-        Hijacked::new(io),
-        ConnConfig {
-            role: Role::Server,
-            subprotocol: String::new(),
-            read_buffer_size: 0,
-            write_buffer_size: 0,
-            write_buffer_pool: None,
-            local_addr: None,
-            remote_addr: None,
-            compression: None,
-        },
-    );
+    let conn = Conn::new(Hijacked::new(io), super::tests::server_config());
     let peer = WebSocketStream::from_raw_socket(b, PeerRole::Client, None).await;
     (conn, writes, peer)
 }

@@ -18,21 +18,23 @@ use super::*;
 
 const LIMIT: Duration = Duration::from_secs(5);
 
+/// A server's configuration with every default and no compression.
+pub(super) fn server_config() -> ConnConfig {
+    ConnConfig {
+        role: Role::Server,
+        subprotocol: String::new(),
+        read_buffer_size: 0,
+        write_buffer_size: 0,
+        write_buffer_pool: None,
+        local_addr: None,
+        remote_addr: None,
+        compression: None,
+    }
+}
+
 fn server_with(io: DuplexStream, early: &'static [u8]) -> Conn {
     let hijacked = Hijacked::new(io).with_read_buf(Bytes::from_static(early));
-    Conn::new(
-        hijacked,
-        ConnConfig {
-            role: Role::Server,
-            subprotocol: String::new(),
-            read_buffer_size: 0,
-            write_buffer_size: 0,
-            write_buffer_pool: None,
-            local_addr: None,
-            remote_addr: None,
-            compression: None,
-        },
-    )
+    Conn::new(hijacked, server_config())
 }
 
 async fn pair() -> (Conn, WebSocketStream<DuplexStream>) {

@@ -231,14 +231,7 @@ impl ConnHandle {
                 .await;
         }
         self.inner
-            .write_frame(
-                true,
-                false,
-                message_type.opcode(),
-                data,
-                deadline,
-                Flush::MayDefer,
-            )
+            .write_message_frame(false, message_type, data, deadline)
             .await
     }
 
@@ -259,14 +252,7 @@ impl ConnHandle {
         if !self.inner.should_compress(&state, data.len()) {
             return self
                 .inner
-                .write_frame(
-                    true,
-                    false,
-                    message_type.opcode(),
-                    data,
-                    deadline,
-                    Flush::MayDefer,
-                )
+                .write_message_frame(false, message_type, data, deadline)
                 .await;
         }
         let deflater = state.deflater.as_ref().expect("should_compress checked");
@@ -280,14 +266,7 @@ impl ConnHandle {
         let level = self.inner.level.load(Ordering::Relaxed);
         let payload = message.compressed(deflater.window_bits(), level)?;
         self.inner
-            .write_frame(
-                true,
-                true,
-                message_type.opcode(),
-                &payload,
-                deadline,
-                Flush::MayDefer,
-            )
+            .write_message_frame(true, message_type, &payload, deadline)
             .await
     }
 
@@ -486,14 +465,7 @@ impl WriteShared {
         state.unsent = true;
         deflater.compress(data, &mut out, self.level(), Chunk::End)?;
         let result = self
-            .write_frame(
-                true,
-                true,
-                message_type.opcode(),
-                &out,
-                deadline,
-                Flush::MayDefer,
-            )
+            .write_message_frame(true, message_type, &out, deadline)
             .await;
         state.unsent = false;
         self.return_out(state, out);
@@ -512,6 +484,19 @@ impl WriteShared {
             buf.clear();
             pool.put(buf);
         }
+    }
+
+    /// Writes a whole data message as one frame, which may be deferred (write coalescing).
+    async fn write_message_frame(
+        &self,
+        compressed: bool,
+        message_type: MessageType,
+        payload: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<(), Error> {
+        let opcode = message_type.opcode();
+        self.write_frame(true, compressed, opcode, payload, deadline, Flush::MayDefer)
+            .await
     }
 
     /// Writes one frame, holding the wire only for as long as that takes. With
