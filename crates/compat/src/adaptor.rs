@@ -10,7 +10,6 @@ use std::{
     any::TypeId,
     convert::Infallible,
     future::Future,
-    net::SocketAddr,
     panic::{self, AssertUnwindSafe},
     pin::Pin,
     sync::Arc,
@@ -19,7 +18,7 @@ use std::{
 
 use axum::{
     body::Body,
-    extract::{ConnectInfo, FromRequestParts, MatchedPath, OriginalUri, RawPathParams},
+    extract::{FromRequestParts, MatchedPath, OriginalUri, RawPathParams},
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
@@ -299,16 +298,15 @@ impl Drop for ResponseFuture {
 /// writer needs.
 fn prepare(req: &mut Request<Body>, context: request::Context) -> RequestInfo {
     let on_upgrade = req.extensions_mut().remove::<OnUpgrade>();
-    if on_upgrade.is_some() {
-        detach_head(req);
-    }
-    let remote_addr = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| *addr);
-    if let Some(addr) = remote_addr {
-        req.extensions_mut().insert(RemoteAddr(addr));
-    }
+    // Only a hijacked connection needs the address from here (handlers read it where it lies,
+    // see `RemoteAddr`), and only an upgrade request can be hijacked.
+    let remote_addr = match on_upgrade {
+        Some(_) => {
+            detach_head(req);
+            RemoteAddr::from_extensions(req.extensions())
+        }
+        None => None,
+    };
     req.extensions_mut().insert(context.clone());
     RequestInfo {
         method: req.method().clone(),

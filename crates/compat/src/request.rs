@@ -160,10 +160,27 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// The peer's address (Go's `r.RemoteAddr`), stored in the request extensions by the adaptor
-/// when the router was served with `into_make_service_with_connect_info::<SocketAddr>()`.
+/// The peer's address (Go's `r.RemoteAddr`).
+///
+/// [`RequestExt::remote_addr`] reads axum's `ConnectInfo<SocketAddr>`, which a router served
+/// with `into_make_service_with_connect_info::<SocketAddr>()` carries on every request. A
+/// `RemoteAddr` in the request's extensions overrides it: insert one from a middleware behind
+/// a proxy, or in tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RemoteAddr(pub SocketAddr);
+
+impl RemoteAddr {
+    /// The peer's address recorded in a request's extensions: a `RemoteAddr` if there is
+    /// one, else axum's `ConnectInfo<SocketAddr>`.
+    pub fn from_extensions(extensions: &http::Extensions) -> Option<SocketAddr> {
+        match extensions.get::<RemoteAddr>() {
+            Some(RemoteAddr(addr)) => Some(*addr),
+            None => extensions
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|info| info.0),
+        }
+    }
+}
 
 /// Path parameters axum matched for the route (Go 1.22's `r.PathValue`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -213,7 +230,7 @@ impl<B> RequestExt for Request<B> {
     }
 
     fn remote_addr(&self) -> Option<SocketAddr> {
-        self.extensions().get::<RemoteAddr>().map(|a| a.0)
+        RemoteAddr::from_extensions(self.extensions())
     }
 
     fn host(&self) -> Option<&str> {
@@ -242,6 +259,22 @@ impl<B> RequestExt for Request<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_addr_comes_from_connect_info_unless_overridden() {
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let proxy_client: SocketAddr = "192.0.2.7:443".parse().unwrap();
+        let mut r = Request::new(());
+        assert_eq!(r.remote_addr(), None);
+        r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        assert_eq!(r.remote_addr(), Some(peer));
+        r.extensions_mut().insert(RemoteAddr(proxy_client));
+        assert_eq!(r.remote_addr(), Some(proxy_client));
+        assert_eq!(
+            RemoteAddr::from_extensions(r.extensions()),
+            Some(proxy_client)
+        );
+    }
 
     #[test]
     fn host_prefers_authority_then_header() {

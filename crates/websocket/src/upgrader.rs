@@ -115,7 +115,7 @@ impl<'a> HandshakeRequest<'a> {
     /// Go's `r.RemoteAddr`, when the server recorded it (see
     /// [`compat::RemoteAddr`]).
     pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.extensions.get::<compat::RemoteAddr>().map(|a| a.0)
+        compat::RemoteAddr::from_extensions(self.extensions)
     }
 
     /// An owned copy of the head (for an error hook that runs after the
