@@ -197,3 +197,36 @@ async fn deferred_replies_are_capped_so_a_long_burst_still_streams() {
         expect_binary(&mut peer, &[i; 1024]).await;
     }
 }
+
+#[tokio::test]
+async fn a_peer_that_keeps_the_buffer_full_does_not_starve_other_tasks() {
+    let (conn, _writes, mut peer) = counted_pair().await;
+    for i in 0..1000u32 {
+        peer.feed(Message::binary(i.to_be_bytes().to_vec()))
+            .await
+            .unwrap();
+    }
+    peer.flush().await.unwrap();
+    let echoed = Arc::new(AtomicUsize::new(0));
+    let counter = echoed.clone();
+    // On this single-threaded runtime the echo task runs first; the probe runs once it
+    // yields. Every message is already buffered, so only the cooperative budget makes it
+    // yield before it has answered them all.
+    let echo = tokio::spawn(async move {
+        for _ in 0..1000 {
+            let (message_type, data) = conn.read_message().await.unwrap();
+            conn.write_message(message_type, &data).await.unwrap();
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let probe = tokio::spawn(async move { echoed.load(Ordering::SeqCst) });
+    let seen = probe.await.unwrap();
+    assert!(
+        seen < 1000,
+        "the echo task ran {seen} messages without yielding"
+    );
+    echo.await.unwrap();
+    for i in 0..1000u32 {
+        expect_binary(&mut peer, &i.to_be_bytes()).await;
+    }
+}

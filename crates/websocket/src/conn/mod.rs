@@ -144,6 +144,13 @@ impl Conn {
     /// peer closes, this returns an error whose [`close_error`](Error::close_error) carries
     /// the peer's code. Errors are permanent: every later read returns the same error.
     pub async fn read_message(&self) -> Result<(MessageType, Bytes), Error> {
+        // A message already buffered is returned without touching the socket, which is where
+        // tokio's cooperative budget is charged: without this, a peer that keeps the buffer
+        // full would keep its task running and starve every other connection on the worker
+        // (pipelined p99 8.5 ms -> 2.5 ms in the benchmark).
+        if self.handle.shared().frame_buffered() {
+            tokio::task::consume_budget().await;
+        }
         let mut reader = shared::lock(&self.reader).await;
         let message_type = poll_fn(|cx| reader.poll_next_message(cx)).await?;
         let data = if reader.message_compressed() {
