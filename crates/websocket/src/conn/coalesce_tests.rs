@@ -17,6 +17,7 @@ use bytes::Bytes;
 use compat::Hijacked;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
+
 use tokio_tungstenite::{
     WebSocketStream,
     tungstenite::{Message, protocol::Role as PeerRole},
@@ -229,4 +230,58 @@ async fn a_peer_that_keeps_the_buffer_full_does_not_starve_other_tasks() {
     for i in 0..1000u32 {
         expect_binary(&mut peer, &i.to_be_bytes()).await;
     }
+}
+
+/// A server on a 256-byte pipe whose send direction is nearly full and holds a deferred
+/// reply that does not fit: the peer has not read anything.
+async fn blocked_deferred_reply() -> (Conn, DuplexStream) {
+    use tokio::io::AsyncWriteExt;
+    let (a, mut b) = tokio::io::duplex(256);
+    let conn = Conn::new(Hijacked::new(a), super::tests::server_config());
+    conn.write_message(MessageType::Binary, &[1; 200])
+        .await
+        .unwrap();
+    let mut burst = super::tests::client_frame(true, 2, &[2; 100]);
+    burst.extend(super::tests::client_frame(true, 2, &[3; 100]));
+    b.write_all(&burst).await.unwrap();
+    let (message_type, data) = conn.read_message().await.unwrap();
+    // Deferred (the second message is buffered), then only partly written by the flush.
+    conn.write_message(message_type, &data).await.unwrap();
+    tokio::task::yield_now().await;
+    (conn, b)
+}
+
+#[tokio::test]
+async fn a_blocked_deferred_reply_keeps_waiting_while_the_conn_lives() {
+    use tokio::io::AsyncReadExt;
+    let (conn, mut peer) = blocked_deferred_reply().await;
+    // Past one abandonment check: the Conn is alive, so the flush must still be waiting.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut got = vec![0; 204 + 102];
+    tokio::time::timeout(LIMIT, peer.read_exact(&mut got))
+        .await
+        .expect("the whole reply arrives once the peer reads")
+        .unwrap();
+    assert_eq!(&got[204 + 2..], &[2; 100]);
+    drop(conn);
+}
+
+#[tokio::test]
+async fn a_blocked_deferred_reply_does_not_keep_a_dropped_conn_open() {
+    use tokio::io::AsyncReadExt;
+    let (conn, mut peer) = blocked_deferred_reply().await;
+    drop(conn);
+    // The peer still does not read; once nobody holds the connection, the spawned flush
+    // gives up and the connection closes: what the pipe held, then end of stream.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut got = Vec::new();
+    tokio::time::timeout(LIMIT, peer.read_to_end(&mut got))
+        .await
+        .expect("the connection is closed")
+        .unwrap();
+    assert!(
+        got.len() < 204 + 102,
+        "{} bytes: the reply was not completed",
+        got.len()
+    );
 }

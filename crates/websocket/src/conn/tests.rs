@@ -86,7 +86,7 @@ async fn large_message_round_trips() {
 }
 
 /// Writes raw frames as a client would (masked), for cases tungstenite will not produce.
-fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+pub(super) fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     let key = [0x11, 0x22, 0x33, 0x44];
     let mut out = vec![(u8::from(fin) << 7) | opcode];
     assert!(payload.len() < 126);

@@ -74,6 +74,10 @@ const KEEP_BUFFER_MAX: usize = 64 * 1024;
 /// enough that the wire buffer stays under [`KEEP_BUFFER_MAX`] with one more frame copied in.
 const COALESCE_MAX: usize = 32 * 1024;
 
+/// How often a spawned flush that the peer does not let finish checks whether anyone is left
+/// to write for (see `flush_deferred`).
+const ABANDONED_CHECK: Duration = Duration::from_secs(1);
+
 /// Whether a frame may wait in the wire buffer for the next one (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flush {
@@ -612,8 +616,10 @@ impl WriteShared {
     }
 
     /// The spawned flush: writes out whatever was deferred, waiting for the socket as any
-    /// writer does (bounded by the write deadline and by `close`).
-    async fn flush_deferred(&self) {
+    /// writer does (bounded by the write deadline and by `close`). Unlike a writer, nobody
+    /// waits for it: once every `Conn` and handle is gone it gives up on a peer that does not
+    /// read, rather than hold the connection open for that peer.
+    async fn flush_deferred(self: Arc<Self>) {
         // Cleared before taking the lock: a frame deferred after this point schedules a
         // new flush, one deferred before it is written here.
         self.flush_scheduled.store(false, Ordering::SeqCst);
@@ -626,7 +632,24 @@ impl WriteShared {
         }
         let deadline = self.shared.write_deadline();
         let Wire { io, buf, .. } = &mut *wire;
-        let result = with_deadline(&self.shared, deadline, io.write_all(buf)).await;
+        let result = loop {
+            // `write_buf` takes bytes out of `buf` only once they are written, so stopping
+            // between two checks loses nothing.
+            let write = async {
+                while !buf.is_empty() {
+                    if io.write_buf(buf).await? == 0 {
+                        return Err(io::ErrorKind::WriteZero.into());
+                    }
+                }
+                Ok(())
+            };
+            let bounded = with_deadline(&self.shared, deadline, write);
+            match tokio::time::timeout(ABANDONED_CHECK, bounded).await {
+                Ok(result) => break result,
+                Err(_) if Arc::strong_count(&self) == 1 => break Err(Error::local_closed()),
+                Err(_) => {}
+            }
+        };
         self.wire_written(buf);
         if let Err(err) = result {
             wire.err = Some(err);
