@@ -21,7 +21,8 @@
 //! socket (a non-blocking attempt that never makes the reader wait on the writer), or from a
 //! task spawned when the first frame was deferred, which runs as soon as the writing task
 //! yields. So a deferred frame never waits on the application: only on the runtime's next
-//! scheduling round.
+//! scheduling round. The spawned task stops waiting on a peer that does not read once every
+//! `Conn` and handle is gone, so it never keeps an abandoned connection open.
 
 use std::{
     future::Future,
@@ -220,7 +221,9 @@ impl ConnHandle {
     /// requests is answered with a few writes instead of one each. It is never held for the application: it goes
     /// out with the next frame written, before the reader waits for the socket, or from a
     /// task that runs as soon as the writing task yields. As with any buffered write, an
-    /// error sending it is reported by a later call.
+    /// error sending it is reported by a later call, and if the application drops every
+    /// `Conn` and handle while the peer does not read, it is given up after about a second
+    /// rather than keep the connection open.
     pub async fn write_message(&self, message_type: MessageType, data: &[u8]) -> Result<(), Error> {
         if message_type.is_control() {
             let deadline = self.inner.shared.write_deadline();
