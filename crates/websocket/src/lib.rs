@@ -62,7 +62,11 @@
 //! given. One exception makes pipelining cheap: when the reader already holds the peer's next
 //! message, a small reply may wait in the connection's buffer for the reply to that message,
 //! so a burst of requests is answered with a few writes (see [`ConnHandle::write_message`]).
-//! It never waits for the application, only for the runtime's next scheduling round.
+//! It waits at most until the writing task's next `.await` that is not ready.
+//!
+//! The connection needs a tokio runtime with its time driver (`enable_all`, as
+//! `#[tokio::main]` gives): deadlines, `close` and the task that sends coalesced replies use
+//! timers.
 //!
 //! # Protocol
 //!

@@ -285,3 +285,88 @@ async fn a_blocked_deferred_reply_does_not_keep_a_dropped_conn_open() {
         got.len()
     );
 }
+
+#[tokio::test]
+async fn a_write_dropped_while_it_waits_still_completes_its_frame_once() {
+    use tokio::io::AsyncReadExt;
+    let (a, mut peer) = tokio::io::duplex(256);
+    let conn = Conn::new(Hijacked::new(a), super::tests::server_config());
+    conn.write_message(MessageType::Binary, &[1; 200])
+        .await
+        .unwrap();
+    let mut expected = vec![0x82, 126, 0, 200];
+    expected.extend([1; 200]);
+    expected.extend([0x82, 126, 0x03, 0xe8]);
+    expected.extend([2; 1000]);
+    expected.extend([0x81, 5]);
+    expected.extend(b"after");
+    // The pipe is nearly full, so this write waits; the peer reads a little meanwhile (the
+    // write makes progress), then the caller gives up on it.
+    let mut got = vec![0; 300];
+    let (gave_up, read) = tokio::join!(
+        tokio::time::timeout(
+            Duration::from_millis(300),
+            conn.write_message(MessageType::Binary, &[2; 1000])
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            peer.read_exact(&mut got).await
+        }
+    );
+    assert!(gave_up.is_err(), "the write had to wait");
+    read.unwrap();
+    // Whatever the caller did, the stream holds whole frames, none repeated.
+    let reader = tokio::spawn(async move {
+        let mut rest = vec![0; 1215 - 300];
+        peer.read_exact(&mut rest).await.unwrap();
+        got.extend(rest);
+        let mut more = Vec::new();
+        peer.read_to_end(&mut more).await.unwrap();
+        got.extend(more);
+        got
+    });
+    tokio::time::timeout(LIMIT, conn.write_message(MessageType::Text, b"after"))
+        .await
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    let got = tokio::time::timeout(LIMIT, reader).await.unwrap().unwrap();
+    assert_eq!(got.len(), expected.len());
+    assert!(
+        got == expected,
+        "the byte stream differs from the three frames"
+    );
+}
+
+#[tokio::test]
+async fn a_control_frame_past_its_deadline_is_refused_without_breaking_the_conn() {
+    let (conn, _writes, mut peer) = counted_pair().await;
+    let past = std::time::Instant::now() - Duration::from_millis(1);
+    let err = conn
+        .write_control(MessageType::Ping, b"", Some(past))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    conn.write_message(MessageType::Binary, &[5; 16])
+        .await
+        .unwrap();
+    expect_binary(&mut peer, &[5; 16]).await;
+}
+
+#[tokio::test]
+async fn a_write_refused_by_close_does_not_lose_deferred_replies() {
+    let (conn, _writes, mut peer) = counted_pair().await;
+    send_burst(&mut peer, 2).await;
+    let (message_type, data) = conn.read_message().await.unwrap();
+    conn.write_message(message_type, &data).await.unwrap();
+    // A writer that finds the connection closing (close() has begun, not yet taken the
+    // wire) is refused, and must leave the deferred reply for close() to send.
+    conn.handle.shared().closed.cancel();
+    let err = conn
+        .write_message(MessageType::Binary, b"late")
+        .await
+        .unwrap_err();
+    assert!(err.is_local_closed(), "{err}");
+    conn.close().await.unwrap();
+    expect_binary(&mut peer, &[0; 16]).await;
+}

@@ -48,11 +48,12 @@ pub(crate) const DEFAULT_READ_BUFFER_SIZE: usize = 4096;
 /// idle connection goes back to holding almost nothing.
 const KEEP_BUFFER_MAX: usize = 64 * 1024;
 
-/// How much of a frame's announced rest the read buffer makes room for at once. Beyond it the
-/// buffer grows at most by doubling per read, so a peer that announces a huge frame and
-/// stalls pins no more than this (or what it actually sent). Up to it, a frame is read
-/// without regrowing the buffer, which at 64 KiB used to cost a third of the instructions
-/// per message (`realloc` copies, see BENCHMARKS.md).
+/// How much of a frame's announced rest the read buffer makes room for at once, once the
+/// peer has sent half a read buffer of the frame. Beyond it (or before that) the buffer grows
+/// at most by doubling per read, so a peer that announces a huge frame and stalls pins at most
+/// this for the kilobytes it sent. Up to it, a frame is read without regrowing the buffer,
+/// which at 64 KiB used to cost a third of the instructions per message (`realloc` copies,
+/// see BENCHMARKS.md).
 const EAGER_FRAME_BUFFER: usize = 64 * 1024;
 
 /// The data frame being delivered.
@@ -657,15 +658,15 @@ impl Reader {
             let remaining = self.frame.as_ref().map_or(0, |f| f.remaining);
             let have = self.buf.len() as u64;
             if have < remaining {
-                // Grow toward the frame size: at once up to EAGER_FRAME_BUFFER, then at
-                // most doubling per read.
+                // Grow toward the frame size: at once up to EAGER_FRAME_BUFFER once the peer
+                // has sent half a read buffer of it, else at most doubling per read.
                 let need = (remaining - have) as usize;
-                let want = need.min(
-                    self.buf
-                        .capacity()
-                        .max(self.read_buffer_size)
-                        .max(EAGER_FRAME_BUFFER),
-                );
+                let eager = if have as usize >= self.read_buffer_size / 2 {
+                    EAGER_FRAME_BUFFER
+                } else {
+                    0
+                };
+                let want = need.min(self.buf.capacity().max(self.read_buffer_size).max(eager));
                 if let Err(e) = ready!(self.poll_read_more(cx, want)) {
                     return self.poll_fail(cx, e);
                 }

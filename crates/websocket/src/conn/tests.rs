@@ -97,7 +97,7 @@ pub(super) fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 /// Reads one unmasked server frame: (fin, opcode, payload).
-async fn server_frame(io: &mut DuplexStream) -> (bool, u8, Vec<u8>) {
+pub(super) async fn server_frame(io: &mut DuplexStream) -> (bool, u8, Vec<u8>) {
     let mut head = [0u8; 2];
     io.read_exact(&mut head).await.unwrap();
     assert_eq!(head[1] & 0x80, 0, "server frames are not masked");

@@ -20,9 +20,16 @@
 //! order, with the next frame that is written now, when the reader is about to wait for the
 //! socket (a non-blocking attempt that never makes the reader wait on the writer), or from a
 //! task spawned when the first frame was deferred, which runs as soon as the writing task
-//! yields. So a deferred frame never waits on the application: only on the runtime's next
-//! scheduling round. The spawned task stops waiting on a peer that does not read once every
-//! `Conn` and handle is gone, so it never keeps an abandoned connection open.
+//! yields. So a deferred frame waits at most until the writing task's next `.await` that is
+//! not ready; an application that blocks or computes at length before that delays it as it
+//! delays everything else on its worker. The spawned task stops waiting on a peer that does
+//! not read once every `Conn` and handle is gone, so it never keeps an abandoned connection
+//! open.
+//!
+//! A write dropped while it waits for the socket (a caller's timeout) leaves the rest of its
+//! frame in the buffer, marked deferred, so the stream never ends in half a frame; only a
+//! large frame written straight from the caller's slice cannot be completed later, and marks
+//! the connection broken instead.
 
 use std::{
     future::Future,
@@ -93,8 +100,15 @@ struct Wire {
     /// Deferred frames (see the module docs), followed while a frame is being written by
     /// that frame's header and, when small, its payload.
     buf: BytesMut,
-    /// Set once a write failed: the stream may hold half a frame, so nothing more is written.
+    /// Set once writes are refused, with the error they get: a write failed, timed out, or
+    /// `close` was called.
     err: Option<Error>,
+    /// The byte stream may end in part of a frame (a write failed or was dropped part way):
+    /// nothing at all may be written any more, deferred frames included. Refused writes
+    /// (`err` alone) leave the stream whole, and deferred frames still go out.
+    broken: bool,
+    /// `close` shut the write side down.
+    shut_down: bool,
     close_sent: bool,
 }
 
@@ -112,6 +126,8 @@ pub(crate) struct MessageState {
 pub(crate) struct WriteShared {
     /// This structure itself, for the task that flushes deferred frames.
     this: Weak<WriteShared>,
+    /// The handles' token: no strong count left means no `Conn` or handle is.
+    owners: Weak<()>,
     wire: Mutex<Wire>,
     /// The wire buffer holds deferred frames. Changed only under the `wire` lock; read
     /// without it by the reader's opportunistic flush.
@@ -149,6 +165,9 @@ pub(crate) struct WriteCompression {
 #[derive(Clone)]
 pub struct ConnHandle {
     inner: Arc<WriteShared>,
+    /// Counts the handles (and so the `Conn`s) still alive, for a flush task to tell whether
+    /// anyone is left to write for; tasks and background writers hold `inner` only.
+    _owner: Arc<()>,
 }
 
 impl std::fmt::Debug for ConnHandle {
@@ -181,13 +200,17 @@ impl ConnHandle {
         } else {
             crate::CompressionOptions::DEFAULT_LEVEL
         };
+        let owner = Arc::new(());
         ConnHandle {
             inner: Arc::new_cyclic(|this| WriteShared {
                 this: this.clone(),
+                owners: Arc::downgrade(&owner),
                 wire: Mutex::new(Wire {
                     io,
                     buf: BytesMut::new(),
                     err: None,
+                    broken: false,
+                    shut_down: false,
                     close_sent: false,
                 }),
                 deferred: AtomicBool::new(false),
@@ -205,6 +228,7 @@ impl ConnHandle {
                 level: AtomicI32::new(level),
                 threshold,
             }),
+            _owner: owner,
         }
     }
 
@@ -218,9 +242,10 @@ impl ConnHandle {
     /// Replies to pipelined messages are coalesced: when the reader already holds the peer's
     /// next complete frame, a small message (up to 32 KiB of frames in all) may be left in
     /// the connection's buffer and sent with the reply to that next message, so a burst of
-    /// requests is answered with a few writes instead of one each. It is never held for the application: it goes
-    /// out with the next frame written, before the reader waits for the socket, or from a
-    /// task that runs as soon as the writing task yields. As with any buffered write, an
+    /// requests is answered with a few writes instead of one each. It goes out with the next
+    /// frame written, before the reader waits for the socket, or from a task that runs as
+    /// soon as the writing task yields (its next `.await` that is not ready). As with any
+    /// buffered write, an
     /// error sending it is reported by a later call, and if the application drops every
     /// `Conn` and handle while the peer does not read, it is given up after about a second
     /// rather than keep the connection open.
@@ -381,18 +406,28 @@ impl ConnHandle {
         self.inner.shared.closed.cancel();
         // Writers watch `closed`, so the wire frees up promptly.
         let mut wire = self.inner.wire.lock().await;
+        if wire.shut_down {
+            return Ok(());
+        }
+        wire.shut_down = true;
         if wire.err.is_none() {
             wire.err = Some(Error::local_closed());
-            let Wire { io, buf, .. } = &mut *wire;
-            // Deferred frames were reported as written, so they go out first. Neither step
-            // may hang close (a peer that stopped reading).
-            let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                io.write_all(buf).await?;
-                io.shutdown().await
-            })
-            .await;
-            self.inner.wire_written(buf);
         }
+        let Wire {
+            io, buf, broken, ..
+        } = &mut *wire;
+        let whole = !*broken;
+        // Deferred frames were reported as written, so they go out first, if the stream is
+        // whole. Neither step may hang close (a peer that stopped reading).
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            if whole {
+                write_out(io, buf).await?;
+            }
+            io.shutdown().await
+        })
+        .await;
+        *broken = true;
+        self.inner.wire_written(buf);
         Ok(())
     }
 
@@ -531,6 +566,20 @@ impl WriteShared {
         if wire.close_sent {
             return Err(Error::close_sent());
         }
+        // Refused before a byte of this frame is written: the stream stays whole, so frames
+        // deferred before it still go out (`close` sends them).
+        if self.shared.closed.is_cancelled() {
+            return Err(Error::local_closed());
+        }
+        let control = matches!(opcode, OpCode::Control(_));
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            // gorilla: a data write that misses its deadline leaves every later write failing;
+            // a control frame past its deadline is only refused.
+            if !control {
+                wire.err = Some(Error::timeout());
+            }
+            return Err(Error::timeout());
+        }
         if opcode == OpCode::Control(tungstenite::protocol::frame::coding::Control::Close) {
             // Set before writing: even a failed attempt means no more data may follow.
             wire.close_sent = true;
@@ -540,6 +589,7 @@ impl WriteShared {
             .await;
         if let Err(err) = &result {
             wire.err = Some(err.clone());
+            wire.broken = true;
         }
         result
     }
@@ -555,7 +605,13 @@ impl WriteShared {
         deadline: Option<Instant>,
         flush: Flush,
     ) -> Result<(), Error> {
-        let Wire { io, buf, .. } = wire;
+        let Wire {
+            io,
+            buf,
+            err,
+            broken,
+            ..
+        } = wire;
         if buf.capacity() == 0 {
             if let Some(pooled) = self.pool.as_ref().and_then(|p| p.get()) {
                 *buf = pooled;
@@ -579,12 +635,57 @@ impl WriteShared {
                     return Ok(());
                 }
             }
-            write_buffer(&self.shared, deadline, io, buf).await
+            self.write_buffer(deadline, io, buf).await
         } else {
-            with_deadline(&self.shared, deadline, write_all_vectored(io, buf, payload)).await
+            // The payload is the caller's: if this write is dropped part way (a caller's
+            // timeout), the rest of the frame is gone, so until it completes the stream counts
+            // as broken.
+            *broken = true;
+            *err = Some(Error::io(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "websocket: an earlier write was cancelled part way through a frame",
+            )));
+            let result =
+                with_deadline(&self.shared, deadline, write_all_vectored(io, buf, payload)).await;
+            if result.is_ok() {
+                *broken = false;
+                *err = None;
+            }
+            result
         };
         self.wire_written(buf);
         result
+    }
+
+    /// Writes out `buf`: first as far as the socket takes it without waiting, which is nearly
+    /// always all of it, and only a rest that must wait is raced against the deadline and
+    /// `close` (building that race for every frame cost 6% of a 1 KiB echo).
+    async fn write_buffer(
+        &self,
+        deadline: Option<Instant>,
+        io: &mut HijackedWriteHalf,
+        buf: &mut BytesMut,
+    ) -> Result<(), Error> {
+        let now = std::future::poll_fn(|cx| match Pin::new(&mut *io).poll_write(cx, buf) {
+            Poll::Ready(result) => Poll::Ready(Some(result)),
+            Poll::Pending => Poll::Ready(None),
+        })
+        .await;
+        match now {
+            Some(Ok(0)) => return Err(Error::io(io::ErrorKind::WriteZero.into())),
+            Some(Ok(n)) => buf.advance(n),
+            Some(Err(e)) => return Err(Error::io(e)),
+            None => {}
+        }
+        if buf.is_empty() {
+            return Ok(());
+        }
+        // The rest waits for the socket. Should this future be dropped meanwhile (a caller's
+        // timeout), what is left stays in `buf` as deferred bytes and the flush task sends
+        // it: the stream never ends in half a frame, nor repeats part of one.
+        self.deferred.store(true, Ordering::SeqCst);
+        self.schedule_flush();
+        with_deadline(&self.shared, deadline, write_out(io, buf)).await
     }
 
     /// Called once the wire buffer was written out (or failed to be): empties it, giving it
@@ -614,7 +715,13 @@ impl WriteShared {
             self.flush_scheduled.store(false, Ordering::SeqCst);
             return false;
         };
-        runtime.spawn(async move { this.flush_deferred().await });
+        // Resets the flag if the task is dropped unrun (its runtime shutting down), so a
+        // later deferral schedules a new one.
+        let reset = ResetFlushScheduled(this.clone());
+        runtime.spawn(async move {
+            this.flush_deferred().await;
+            drop(reset);
+        });
         true
     }
 
@@ -630,32 +737,25 @@ impl WriteShared {
             return;
         }
         let mut wire = self.wire.lock().await;
-        if !self.deferred.load(Ordering::Relaxed) || wire.err.is_some() {
+        if !self.deferred.load(Ordering::Relaxed) || wire.broken {
             return;
         }
         let deadline = self.shared.write_deadline();
         let Wire { io, buf, .. } = &mut *wire;
         let result = loop {
-            // `write_buf` takes bytes out of `buf` only once they are written, so stopping
+            // `write_out` takes bytes out of `buf` only once they are written, so stopping
             // between two checks loses nothing.
-            let write = async {
-                while !buf.is_empty() {
-                    if io.write_buf(buf).await? == 0 {
-                        return Err(io::ErrorKind::WriteZero.into());
-                    }
-                }
-                Ok(())
-            };
-            let bounded = with_deadline(&self.shared, deadline, write);
+            let bounded = with_deadline(&self.shared, deadline, write_out(io, buf));
             match tokio::time::timeout(ABANDONED_CHECK, bounded).await {
                 Ok(result) => break result,
-                Err(_) if Arc::strong_count(&self) == 1 => break Err(Error::local_closed()),
+                Err(_) if self.owners.strong_count() == 0 => break Err(Error::local_closed()),
                 Err(_) => {}
             }
         };
         self.wire_written(buf);
         if let Err(err) = result {
             wire.err = Some(err);
+            wire.broken = true;
         }
     }
 
@@ -670,7 +770,7 @@ impl WriteShared {
         let Ok(mut wire) = self.wire.try_lock() else {
             return;
         };
-        if wire.err.is_some() || self.shared.closed.is_cancelled() {
+        if wire.broken || self.shared.closed.is_cancelled() {
             return;
         }
         let Wire { io, buf, .. } = &mut *wire;
@@ -680,18 +780,29 @@ impl WriteShared {
                     let err = Error::io(io::ErrorKind::WriteZero.into());
                     self.wire_written(buf);
                     wire.err = Some(err);
+                    wire.broken = true;
                     return;
                 }
                 Poll::Ready(Ok(n)) => buf.advance(n),
                 Poll::Ready(Err(e)) => {
                     self.wire_written(buf);
                     wire.err = Some(Error::io(e));
+                    wire.broken = true;
                     return;
                 }
                 Poll::Pending => return,
             }
         }
         self.wire_written(buf);
+    }
+}
+
+/// Clears `flush_scheduled` when dropped: see `schedule_flush`.
+struct ResetFlushScheduled(Arc<WriteShared>);
+
+impl Drop for ResetFlushScheduled {
+    fn drop(&mut self) {
+        self.0.flush_scheduled.store(false, Ordering::SeqCst);
     }
 }
 
@@ -717,36 +828,15 @@ pub(crate) async fn with_deadline<T>(
     }
 }
 
-/// Writes out `buf`: first as far as the socket takes it without waiting, which is nearly
-/// always all of it, and only a rest that must wait is raced against the deadline and
-/// `close` (building that race for every frame cost 6% of a 1 KiB echo).
-async fn write_buffer(
-    shared: &Shared,
-    deadline: Option<Instant>,
-    io: &mut HijackedWriteHalf,
-    buf: &mut BytesMut,
-) -> Result<(), Error> {
-    if shared.closed.is_cancelled() {
-        return Err(Error::local_closed());
+/// Writes all of `buf`, taking bytes out of it only once they are written: dropped part way,
+/// it leaves exactly the unwritten rest.
+async fn write_out(io: &mut HijackedWriteHalf, buf: &mut BytesMut) -> io::Result<()> {
+    while !buf.is_empty() {
+        if io.write_buf(buf).await? == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
     }
-    if deadline.is_some_and(|d| Instant::now() >= d) {
-        return Err(Error::timeout());
-    }
-    let now = std::future::poll_fn(|cx| match Pin::new(&mut *io).poll_write(cx, buf) {
-        Poll::Ready(result) => Poll::Ready(Some(result)),
-        Poll::Pending => Poll::Ready(None),
-    })
-    .await;
-    match now {
-        Some(Ok(0)) => return Err(Error::io(io::ErrorKind::WriteZero.into())),
-        Some(Ok(n)) => buf.advance(n),
-        Some(Err(e)) => return Err(Error::io(e)),
-        None => {}
-    }
-    if buf.is_empty() {
-        return Ok(());
-    }
-    with_deadline(shared, deadline, io.write_all(buf)).await
+    Ok(())
 }
 
 async fn write_all_vectored(
